@@ -1,0 +1,406 @@
+#include "warmblock/thinpool/pool.h"
+
+#include <gtest/gtest.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "catalog.h"
+#include "warmblock/thinpool/fake_kernel.h"
+
+namespace warmblock::thinpool {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+
+constexpr uint64_t kGiB = 1ull << 30;
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/pool_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  PoolOptions Options() {
+    PoolOptions o;
+    o.name = "wb";
+    o.state_dir = dir_;
+    o.data_bytes = 10 * kGiB;
+    return o;
+  }
+  Kernel K() { return Kernel{&dm_, &block_}; }
+  std::unique_ptr<Pool> MakePool() {
+    auto p = Pool::Create(Options(), K());
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(p).value() : nullptr;
+  }
+  Thin MakeThin(Pool& p, const std::string& name, uint64_t size = kGiB) {
+    auto t = p.CreateThin({name, size, std::nullopt});
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : Thin{};
+  }
+  FakeDeviceMapper::PoolState& Meta() {
+    EXPECT_EQ(dm_.metadata.size(), 1u);
+    return dm_.metadata.begin()->second;
+  }
+  bool Logged(const std::string& entry) {
+    return std::find(dm_.log.begin(), dm_.log.end(), entry) != dm_.log.end();
+  }
+
+  std::string dir_;
+  FakeDeviceMapper dm_;
+  FakeBlockDevices block_;
+};
+
+TEST_F(PoolTest, CreateLoadsAThinPoolTableOnSparseFilesAndReleasesTheLoops) {
+  auto pool = MakePool();
+  ASSERT_TRUE(pool);
+  auto table = dm_.Table("wb", true);
+  ASSERT_TRUE(table.ok());
+  ASSERT_EQ(table->size(), 1u);
+  EXPECT_EQ((*table)[0].type, "thin-pool");
+  EXPECT_EQ((*table)[0].length, 10 * kGiB / 512);
+  // metadata loop, data loop, 64 KiB blocks, low water 5% of 163840 blocks, no features
+  EXPECT_EQ((*table)[0].params, "7:0 7:1 128 8192 0");
+  EXPECT_EQ(block_.attached, 0) << "the pool table holds the loop devices, not us (autoclear)";
+  EXPECT_EQ(fs::file_size(dir_ + "/data.img"), 10 * kGiB);
+  // 48 bytes per 64 KiB block, at least 2 MiB
+  EXPECT_EQ(fs::file_size(dir_ + "/metadata.img"), 48 * 163840u);
+  EXPECT_EQ(pool->transaction_id(), 0u);
+}
+
+TEST_F(PoolTest, FeatureFlagsReachTheTable) {
+  PoolOptions o = Options();
+  o.error_if_no_space = true;
+  o.skip_block_zeroing = true;
+  o.low_water_blocks = 7;
+  ASSERT_TRUE(Pool::Create(o, K()).ok());
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 7 2 skip_block_zeroing error_if_no_space");
+}
+
+TEST_F(PoolTest, BadOptionsAreRefusedWithTheReasonAndLeaveNothing) {
+  struct Case {
+    const char* why;
+    std::function<void(PoolOptions&)> edit;
+    const char* needle;
+  } cases[] = {
+      {"empty name", [](PoolOptions& o) { o.name = ""; }, "empty"},
+      {"slash in name", [](PoolOptions& o) { o.name = "a/b"; }, "may only contain"},
+      {"dash first", [](PoolOptions& o) { o.name = "-x"; }, "must start"},
+      {"long name", [](PoolOptions& o) { o.name = std::string(65, 'a'); }, "longer than 64"},
+      {"zero data", [](PoolOptions& o) { o.data_bytes = 0; }, "data size 0"},
+      {"absurd data", [](PoolOptions& o) { o.data_bytes = 1ull << 62; }, "1 PiB"},
+      {"block size", [](PoolOptions& o) { o.block_sectors = 100; }, "multiple of 128"},
+      {"one device", [](PoolOptions& o) { o.data_device = "/dev/sdz"; }, "together"},
+      {"tiny metadata", [](PoolOptions& o) { o.metadata_bytes = 4096; }, "metadata size"},
+  };
+  for (const auto& c : cases) {
+    PoolOptions o = Options();
+    c.edit(o);
+    auto p = Pool::Create(o, K());
+    ASSERT_FALSE(p.ok()) << c.why;
+    EXPECT_EQ(p.status().code(), Code::kInvalidArgument) << c.why;
+    EXPECT_NE(p.status().message().find(c.needle), std::string::npos) << c.why << ": " << p.status().message();
+  }
+  EXPECT_FALSE(fs::exists(dir_));
+  EXPECT_TRUE(dm_.List()->empty());
+}
+
+TEST_F(PoolTest, CreateRefusesAnExistingPoolAndCleansUpAfterAKernelFailure) {
+  ASSERT_TRUE(MakePool());
+  EXPECT_EQ(Pool::Create(Options(), K()).status().code(), Code::kAlreadyExists);
+
+  FakeDeviceMapper dm2;
+  ASSERT_TRUE(dm2.Create("wb", {{0, 8, "linear", "7:0 0"}}).ok());
+  PoolOptions o = Options();
+  o.state_dir = dir_ + "/other";
+  auto p = Pool::Create(o, Kernel{&dm2, &block_});
+  EXPECT_EQ(p.status().code(), Code::kAlreadyExists) << "the dm name is taken";
+  EXPECT_FALSE(fs::exists(o.state_dir + "/data.img"));
+}
+
+TEST_F(PoolTest, DeviceModeProbesTheDevicesAndWipesTheOldSuperblock) {
+  fs::create_directories(dir_);
+  std::string meta = dir_ + "/meta-dev";
+  std::ofstream(meta) << std::string(8192, 'x');
+  block_.devices[meta] = BlockInfo{makedev(8, 16), 64 << 20};
+  block_.devices["/dev/data"] = BlockInfo{makedev(8, 32), 5 * kGiB + 1000};
+  PoolOptions o = Options();
+  o.data_bytes = 0;
+  o.metadata_device = meta;
+  o.data_device = "/dev/data";
+  auto p = Pool::Create(o, K());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto table = *dm_.Table("wb", true);
+  EXPECT_EQ(table[0].params.substr(0, 16), "8:16 8:32 128 40");
+  EXPECT_EQ(table[0].length, 5 * kGiB / 512) << "rounded down to whole blocks";
+  std::ifstream in(meta);
+  std::string head(4096, '?');
+  in.read(head.data(), 4096);
+  EXPECT_EQ(head, std::string(4096, '\0'));
+  std::string rest;
+  in >> rest;
+  EXPECT_EQ(rest, std::string(4096, 'x')) << "only the superblock is wiped";
+}
+
+TEST_F(PoolTest, ThinsGetFreshIdsAndEachChangeBumpsTheTransactionId) {
+  auto pool = MakePool();
+  Thin a = MakeThin(*pool, "a");
+  Thin b = MakeThin(*pool, "b");
+  EXPECT_EQ(a.id, 1u);
+  EXPECT_EQ(b.id, 2u);
+  EXPECT_EQ(pool->transaction_id(), 2u);
+  EXPECT_EQ(Meta().transaction_id, 2u);
+  EXPECT_TRUE(Logged("message wb create_thin 1"));
+  EXPECT_TRUE(Logged("message wb set_transaction_id 1 2"));
+  ASSERT_TRUE(pool->DeleteThin(b.id).ok());
+  Thin c = MakeThin(*pool, "c");
+  EXPECT_EQ(c.id, 3u) << "ids are not reused right away";
+  EXPECT_EQ(pool->List().size(), 2u);
+  EXPECT_EQ(pool->FindByName("c")->id, 3u);
+}
+
+TEST_F(PoolTest, BadThinInputGetsClearErrorsAndChangesNothing) {
+  auto pool = MakePool();
+  Thin a = MakeThin(*pool, "a");
+  struct Case {
+    ThinSpec spec;
+    Code code;
+    const char* needle;
+  } cases[] = {
+      {{"a", kGiB, std::nullopt}, Code::kAlreadyExists, "thin \"a\" exists"},
+      {{"b", kGiB, a.id}, Code::kAlreadyExists, "thin id 1 exists"},
+      {{"b", kGiB, kMaxThinId + 1}, Code::kInvalidArgument, "24-bit"},
+      {{"b", 0, std::nullopt}, Code::kInvalidArgument, "greater than 0"},
+      {{"b", 1000, std::nullopt}, Code::kInvalidArgument, "multiple of 512"},
+      {{"b", 1ull << 60, std::nullopt}, Code::kInvalidArgument, "1 PiB"},
+      {{"../x", kGiB, std::nullopt}, Code::kInvalidArgument, "must start"},
+      {{"x y", kGiB, std::nullopt}, Code::kInvalidArgument, "may only contain"},
+      {{std::string("x\0y", 3), kGiB, std::nullopt}, Code::kInvalidArgument, "may only contain"},
+  };
+  for (const auto& c : cases) {
+    auto t = pool->CreateThin(c.spec);
+    ASSERT_FALSE(t.ok()) << c.needle;
+    EXPECT_EQ(t.status().code(), c.code) << t.status().ToString();
+    EXPECT_NE(t.status().message().find(c.needle), std::string::npos) << t.status().message();
+  }
+  EXPECT_EQ(pool->transaction_id(), 1u);
+  EXPECT_EQ(Meta().thins.size(), 1u);
+  EXPECT_EQ(pool->DeleteThin(99).code(), Code::kNotFound);
+  EXPECT_EQ(pool->Activate(99).status().code(), Code::kNotFound);
+  EXPECT_EQ(pool->Snapshot(99, {"s", 0, std::nullopt}).status().code(), Code::kNotFound);
+}
+
+TEST_F(PoolTest, ExplicitIdIsHonoured) {
+  auto pool = MakePool();
+  auto t = pool->CreateThin({"x", kGiB, 4242u});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->id, 4242u);
+  EXPECT_TRUE(Meta().thins.count(4242));
+}
+
+TEST_F(PoolTest, KernelErrorsCarryContextAndLeaveNoPendingChange) {
+  auto pool = MakePool();
+  dm_.fail_message = [](const std::string& m) { return m.rfind("create_thin", 0) == 0 ? ENOSPC : 0; };
+  auto t = pool->CreateThin({"a", kGiB, std::nullopt});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), Code::kNoSpace);
+  EXPECT_EQ(t.status().message(), "create_thin 1: No space left on device (pool wb)");
+  dm_.fail_message = nullptr;
+  EXPECT_TRUE(pool->CreateThin({"a", kGiB, std::nullopt}).ok()) << "a failed message leaves the pool usable";
+  EXPECT_FALSE(ReadCatalog(dir_)->pending.has_value());
+}
+
+TEST_F(PoolTest, AnIdThePoolKnowsButTheCatalogueDoesNotIsSkipped) {
+  auto pool = MakePool();
+  Meta().thins.insert(1);
+  Thin t = MakeThin(*pool, "a");
+  EXPECT_EQ(t.id, 2u);
+  ASSERT_EQ(pool->repairs().size(), 1u);
+  EXPECT_NE(pool->repairs()[0].find("thin id 1"), std::string::npos);
+}
+
+TEST_F(PoolTest, SnapshotOfAnInactiveOriginSuspendsNothing) {
+  auto pool = MakePool();
+  Thin golden = MakeThin(*pool, "golden");
+  auto snap = pool->Snapshot(golden.id, {"vol", 0, std::nullopt});
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->origin, golden.id);
+  EXPECT_EQ(snap->size_bytes, golden.size_bytes);
+  EXPECT_TRUE(Logged("message wb create_snap 2 1"));
+  EXPECT_FALSE(Logged("suspend wb-golden"));
+}
+
+TEST_F(PoolTest, SnapshotOfAnActiveOriginSuspendsAndResumesIt) {
+  auto pool = MakePool();
+  Thin origin = MakeThin(*pool, "o");
+  ASSERT_TRUE(pool->Activate(origin.id).ok());
+  auto snap = pool->Snapshot(origin.id, {"s", 2 * kGiB, std::nullopt});
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->size_bytes, 2 * kGiB);
+  auto s = std::find(dm_.log.begin(), dm_.log.end(), "suspend wb-o");
+  auto m = std::find(dm_.log.begin(), dm_.log.end(), "message wb create_snap 2 1");
+  auto r = std::find(dm_.log.begin(), dm_.log.end(), "resume wb-o");
+  ASSERT_TRUE(s < m && m < r) << "suspend, snapshot, resume in that order";
+  EXPECT_FALSE(dm_.Info("wb-o")->suspended);
+}
+
+TEST_F(PoolTest, ActivateIsIdempotentAndDeactivateRefusesAnOpenDevice) {
+  auto pool = MakePool();
+  Thin t = MakeThin(*pool, "a");
+  auto a = pool->Activate(t.id);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->dm_name, "wb-a");
+  EXPECT_EQ(a->path, "/dev/dm-" + std::to_string(a->minor));
+  auto table = *dm_.Table("wb-a", true);
+  auto pool_info = *dm_.Info("wb");
+  EXPECT_EQ(table[0].params, std::to_string(pool_info.major) + ":" + std::to_string(pool_info.minor) + " 1");
+  EXPECT_EQ(table[0].length, kGiB / 512);
+  EXPECT_EQ(pool->Activate(t.id)->minor, a->minor);
+  EXPECT_EQ(pool->DeleteThin(t.id).code(), Code::kBusy);
+  dm_.SetOpenCount("wb-a", 1);
+  Status busy = pool->Deactivate(t.id);
+  EXPECT_EQ(busy.code(), Code::kBusy);
+  EXPECT_NE(busy.message().find("open 1 time"), std::string::npos);
+  dm_.SetOpenCount("wb-a", 0);
+  EXPECT_TRUE(pool->Deactivate(t.id).ok());
+  EXPECT_TRUE(pool->Deactivate(t.id).ok()) << "deactivating an inactive thin is a no-op";
+  EXPECT_EQ(pool->ActiveDevice(t.id).status().code(), Code::kNotFound);
+  EXPECT_TRUE(pool->DeleteThin(t.id).ok());
+}
+
+TEST_F(PoolTest, ReopenAfterRebootFindsEveryThinAndKeepsAllocating) {
+  {
+    auto pool = MakePool();
+    MakeThin(*pool, "a");
+    MakeThin(*pool, "b");
+    ASSERT_TRUE(pool->Activate(1).ok());
+  }
+  dm_.Reboot();
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_EQ((*pool)->List().size(), 2u);
+  EXPECT_EQ((*pool)->transaction_id(), 2u);
+  EXPECT_TRUE((*pool)->repairs().empty());
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 8192 0") << "same files, same loop devices";
+  EXPECT_EQ(MakeThin(**pool, "c").id, 3u);
+}
+
+TEST_F(PoolTest, ReopenUsesALivePool) {
+  { MakePool(); }
+  size_t creates = std::count_if(dm_.log.begin(), dm_.log.end(), [](auto& e) { return e == "create wb"; });
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok());
+  EXPECT_EQ(std::count_if(dm_.log.begin(), dm_.log.end(), [](auto& e) { return e == "create wb"; }), creates);
+  EXPECT_EQ(Pool::Open(dir_ + "/nowhere", K()).status().code(), Code::kNotFound);
+}
+
+TEST_F(PoolTest, CrashBeforeTheTransactionIdBumpIsRolledBack) {
+  {
+    auto pool = MakePool();
+    MakeThin(*pool, "a");
+    // create_thin lands, then the "crash": set_transaction_id never happens.
+    dm_.fail_message = [](const std::string& m) { return m.rfind("set_transaction_id", 0) == 0 ? EIO : 0; };
+    auto t = pool->CreateThin({"b", kGiB, std::nullopt});
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("reopen the pool"), std::string::npos);
+    EXPECT_EQ(pool->CreateThin({"c", kGiB, std::nullopt}).status().code(), Code::kCorruption)
+        << "no further change on top of an unfinished one";
+    dm_.fail_message = nullptr;
+  }
+  EXPECT_TRUE(Meta().thins.count(2)) << "the pool has the thin the catalogue does not commit";
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_FALSE(Meta().thins.count(2));
+  EXPECT_EQ((*pool)->List().size(), 1u);
+  EXPECT_EQ((*pool)->transaction_id(), 1u);
+  ASSERT_EQ((*pool)->repairs().size(), 1u);
+  EXPECT_NE((*pool)->repairs()[0].find("rolled back"), std::string::npos);
+}
+
+TEST_F(PoolTest, CrashAfterTheTransactionIdBumpIsRolledForward) {
+  {
+    auto pool = MakePool();
+    dm_.apply_then_fail = true;
+    dm_.fail_message = [](const std::string& m) { return m.rfind("set_transaction_id", 0) == 0 ? EIO : 0; };
+    EXPECT_FALSE(pool->CreateThin({"a", kGiB, std::nullopt}).ok());
+    dm_.fail_message = nullptr;
+    dm_.apply_then_fail = false;
+  }
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_EQ((*pool)->transaction_id(), 1u);
+  ASSERT_TRUE((*pool)->FindByName("a").ok());
+  EXPECT_NE((*pool)->repairs()[0].find("rolled forward"), std::string::npos);
+  EXPECT_EQ(MakeThin(**pool, "b").id, 2u) << "the rolled-forward id stays taken";
+}
+
+TEST_F(PoolTest, AnInterruptedDeleteIsCompleted) {
+  {
+    auto pool = MakePool();
+    MakeThin(*pool, "a");
+    dm_.fail_message = [](const std::string& m) { return m.rfind("set_transaction_id", 0) == 0 ? EIO : 0; };
+    EXPECT_FALSE(pool->DeleteThin(1).ok());
+    dm_.fail_message = nullptr;
+  }
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_TRUE((*pool)->List().empty());
+  EXPECT_EQ((*pool)->transaction_id(), 2u);
+  EXPECT_EQ(Meta().transaction_id, 2u);
+}
+
+TEST_F(PoolTest, TransactionIdsThatCannotBeReconciledAreCorruption) {
+  { MakePool(); }
+  Meta().transaction_id = 5;
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_FALSE(pool.ok());
+  EXPECT_EQ(pool.status().code(), Code::kCorruption);
+  EXPECT_NE(pool.status().message().find("transaction id 5"), std::string::npos);
+}
+
+TEST_F(PoolTest, EventsAreReportedAndWaitingTimesOut) {
+  auto pool = MakePool();
+  auto start = pool->EventCounter();
+  ASSERT_TRUE(start.ok());
+  EXPECT_EQ(pool->WaitEvent(*start, 10).status().code(), Code::kTimeout);
+  dm_.BumpEvent("wb");
+  EXPECT_EQ(*pool->WaitEvent(*start, 10), *start + 1);
+}
+
+TEST_F(PoolTest, StatusReportsUsageAndMode) {
+  auto pool = MakePool();
+  MakeThin(*pool, "a");
+  Meta().data_used = 42;
+  auto st = pool->GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->transaction_id, 1u);
+  EXPECT_EQ(st->data_used, 42u);
+  EXPECT_EQ(st->data_total, 163840u);
+  EXPECT_EQ(st->mode, PoolStatus::Mode::kReadWrite);
+  ASSERT_TRUE(pool->Activate(1).ok());
+  EXPECT_EQ(pool->GetThinStatus(1)->mapped_sectors, 0u);
+}
+
+TEST_F(PoolTest, DestroyRemovesDevicesAndStateButNotWhileAThinIsOpen) {
+  auto pool = MakePool();
+  MakeThin(*pool, "a");
+  ASSERT_TRUE(pool->Activate(1).ok());
+  dm_.SetOpenCount("wb-a", 2);
+  EXPECT_EQ(pool->Destroy().code(), Code::kBusy);
+  dm_.SetOpenCount("wb-a", 0);
+  ASSERT_TRUE(pool->Destroy().ok());
+  EXPECT_TRUE(dm_.List()->empty());
+  EXPECT_FALSE(fs::exists(dir_));
+  EXPECT_EQ(pool->CreateThin({"b", kGiB, std::nullopt}).status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace warmblock::thinpool
