@@ -1,0 +1,49 @@
+// Helpers shared by the kernel tests (CTest label `kernel`). They run against
+// the real kernel: in the VM from tools/test, or natively on a host that has
+// device-mapper thin and ublk. Where the kernel lacks them a test skips itself,
+// unless WARMBLOCK_REQUIRE_KERNEL=1 (set by the VM harness), where the missing
+// feature is a failure: a skipped kernel test is not a pass.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+namespace warmblock::testing {
+
+inline bool KernelRequired() {
+  const char* v = std::getenv("WARMBLOCK_REQUIRE_KERNEL");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// Empty if usable, else why not.
+inline std::string DmThinMissing() {
+  if (::geteuid() != 0) return "not root";
+  if (::access("/dev/mapper/control", R_OK | W_OK) != 0) return "no /dev/mapper/control";
+  if (::access("/dev/loop-control", R_OK | W_OK) != 0) return "no /dev/loop-control";
+  return "";
+}
+
+// Skips (or fails when required) the current test if `missing` is non-empty.
+#define WB_REQUIRE_KERNEL_FEATURE(missing)                                             \
+  do {                                                                                 \
+    std::string wb_missing_ = (missing);                                               \
+    if (!wb_missing_.empty()) {                                                        \
+      if (::warmblock::testing::KernelRequired()) FAIL() << "kernel lacks: " << wb_missing_; \
+      GTEST_SKIP() << "kernel lacks: " << wb_missing_;                                 \
+    }                                                                                  \
+  } while (0)
+
+// A directory for pool files on the scratch file system (tmpfs in the VM).
+inline std::string ScratchDir(const std::string& tag) {
+  const char* base = std::getenv("WARMBLOCK_SCRATCH");
+  std::string dir = std::string(base ? base : "/tmp") + "/wbk-" + std::to_string(::getpid()) + "-" + tag;
+  return dir;
+}
+
+}  // namespace warmblock::testing
