@@ -48,16 +48,26 @@ Status Status::FromErrno(int err, const std::string& context, const std::string&
 
 const char* Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kNotFound: return "not found";
-    case Code::kAlreadyExists: return "already exists";
-    case Code::kBusy: return "busy";
-    case Code::kNoSpace: return "no space";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kCorruption: return "corruption";
-    case Code::kIOError: return "I/O error";
-    case Code::kTimeout: return "timeout";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kAlreadyExists:
+      return "already exists";
+    case Code::kBusy:
+      return "busy";
+    case Code::kNoSpace:
+      return "no space";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIOError:
+      return "I/O error";
+    case Code::kTimeout:
+      return "timeout";
   }
   return "unknown";
 }

@@ -30,13 +30,13 @@ inline std::string DmThinMissing() {
 }
 
 // Skips (or fails when required) the current test if `missing` is non-empty.
-#define WB_REQUIRE_KERNEL_FEATURE(missing)                                             \
-  do {                                                                                 \
-    std::string wb_missing_ = (missing);                                               \
-    if (!wb_missing_.empty()) {                                                        \
+#define WB_REQUIRE_KERNEL_FEATURE(missing)                                                   \
+  do {                                                                                       \
+    std::string wb_missing_ = (missing);                                                     \
+    if (!wb_missing_.empty()) {                                                              \
       if (::warmblock::testing::KernelRequired()) FAIL() << "kernel lacks: " << wb_missing_; \
-      GTEST_SKIP() << "kernel lacks: " << wb_missing_;                                 \
-    }                                                                                  \
+      GTEST_SKIP() << "kernel lacks: " << wb_missing_;                                       \
+    }                                                                                        \
   } while (0)
 
 // A directory for pool files on the scratch file system (tmpfs in the VM).

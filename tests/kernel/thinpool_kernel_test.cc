@@ -311,7 +311,7 @@ TEST_F(ThinpoolKernel, DiscardReturnsBlocksToThePool) {
 
 TEST_F(ThinpoolKernel, LowWaterMarkDeliversAnEvent) {
   PoolOptions o = Options(64 * kMiB);  // 1024 blocks
-  o.low_water_blocks = 1000;            // crossed after 24 blocks are used
+  o.low_water_blocks = 1000;           // crossed after 24 blocks are used
   MakePool(o);
   auto before = pool_->EventCounter();
   ASSERT_TRUE(before.ok());

@@ -14,9 +14,12 @@ constexpr const char* kMagic = "warmblock-thinpool-catalog 1";
 
 const char* KindName(PendingChange::Kind k) {
   switch (k) {
-    case PendingChange::Kind::kCreate: return "create";
-    case PendingChange::Kind::kSnapshot: return "snapshot";
-    case PendingChange::Kind::kDelete: return "delete";
+    case PendingChange::Kind::kCreate:
+      return "create";
+    case PendingChange::Kind::kSnapshot:
+      return "snapshot";
+    case PendingChange::Kind::kDelete:
+      return "delete";
   }
   return "?";
 }

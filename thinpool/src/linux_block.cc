@@ -77,7 +77,7 @@ class LinuxBlock final : public BlockDevices {
         loop_info64 info{};
         if (::ioctl(loop.get(), LOOP_GET_STATUS64, &info) == 0) dio = (info.lo_flags & LO_FLAGS_DIRECT_IO) != 0;
       }
-      struct stat st{};
+      struct stat st {};
       if (::fstat(loop.get(), &st) < 0) return Status::FromErrno(errno, "stat " + path);
       return std::unique_ptr<LoopDevice>(std::make_unique<LinuxLoop>(std::move(loop), path, st.st_rdev, dio));
     }
@@ -87,7 +87,7 @@ class LinuxBlock final : public BlockDevices {
   Result<BlockInfo> Probe(const std::string& path) override {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return Status::FromErrno(errno, "stat " + path);
     if (!S_ISBLK(st.st_mode)) return Status::InvalidArgument(path + " is not a block device");
     BlockInfo info;

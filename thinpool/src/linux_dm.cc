@@ -30,17 +30,28 @@ using Task = std::unique_ptr<dm_task, TaskDeleter>;
 
 const char* OpName(int type) {
   switch (type) {
-    case DM_DEVICE_CREATE: return "dm create";
-    case DM_DEVICE_RELOAD: return "dm load";
-    case DM_DEVICE_REMOVE: return "dm remove";
-    case DM_DEVICE_SUSPEND: return "dm suspend";
-    case DM_DEVICE_RESUME: return "dm resume";
-    case DM_DEVICE_INFO: return "dm info";
-    case DM_DEVICE_TABLE: return "dm table";
-    case DM_DEVICE_STATUS: return "dm status";
-    case DM_DEVICE_TARGET_MSG: return "dm message";
-    case DM_DEVICE_LIST: return "dm list";
-    default: return "dm";
+    case DM_DEVICE_CREATE:
+      return "dm create";
+    case DM_DEVICE_RELOAD:
+      return "dm load";
+    case DM_DEVICE_REMOVE:
+      return "dm remove";
+    case DM_DEVICE_SUSPEND:
+      return "dm suspend";
+    case DM_DEVICE_RESUME:
+      return "dm resume";
+    case DM_DEVICE_INFO:
+      return "dm info";
+    case DM_DEVICE_TABLE:
+      return "dm table";
+    case DM_DEVICE_STATUS:
+      return "dm status";
+    case DM_DEVICE_TARGET_MSG:
+      return "dm message";
+    case DM_DEVICE_LIST:
+      return "dm list";
+    default:
+      return "dm";
   }
 }
 
@@ -163,7 +174,7 @@ class LinuxDm final : public DeviceMapper {
     // devtmpfs names device-mapper disks dm-<minor>; create the node when /dev
     // is not devtmpfs so that callers always get a usable path.
     std::string path = "/dev/dm-" + std::to_string(minor);
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (S_ISBLK(st.st_mode) && st.st_rdev == makedev(major, minor)) return path;
       ::unlink(path.c_str());

@@ -22,9 +22,7 @@ constexpr uint64_t kMinMetadataBytes = 2ull << 20;
 constexpr uint64_t kMaxMetadataBytes = 255ull * (1ull << 14) * kMetadataBlock;
 constexpr uint64_t kMaxDataBytes = 1ull << 50;
 
-std::string DevString(uint32_t major, uint32_t minor) {
-  return std::to_string(major) + ":" + std::to_string(minor);
-}
+std::string DevString(uint32_t major, uint32_t minor) { return std::to_string(major) + ":" + std::to_string(minor); }
 std::string DevString(dev_t dev) { return DevString(::major(dev), ::minor(dev)); }
 
 std::string DataFile(const std::string& dir) { return dir + "/data.img"; }
@@ -85,8 +83,7 @@ Status ValidateName(const std::string& what, const std::string& name) {
 
 class Pool::Impl {
  public:
-  Impl(Kernel kernel, std::string dir, Catalog catalog)
-      : k_(kernel), dir_(std::move(dir)), cat_(std::move(catalog)) {}
+  Impl(Kernel kernel, std::string dir, Catalog catalog) : k_(kernel), dir_(std::move(dir)), cat_(std::move(catalog)) {}
 
   static Status ValidateOptions(const PoolOptions& o, bool embedded) {
     WB_RETURN_IF_ERROR(ValidateName("pool", o.name));
@@ -152,7 +149,8 @@ class Pool::Impl {
   // Makes catalogue and pool agree after an interrupted change (see pool.h).
   Status Reconcile() {
     WB_ASSIGN_OR_RETURN(PoolStatus st, Status_());
-    if (st.mode == PoolStatus::Mode::kFail) return Status::Corruption("pool " + cat_.options.name + " has failed; run thin_check");
+    if (st.mode == PoolStatus::Mode::kFail)
+      return Status::Corruption("pool " + cat_.options.name + " has failed; run thin_check");
     const uint64_t t = cat_.transaction_id;
     if (!cat_.pending) {
       if (st.transaction_id != t) return Disagree(st.transaction_id);
@@ -243,7 +241,8 @@ class Pool::Impl {
       if (*spec.id > kMaxThinId)
         return Status::InvalidArgument("thin id " + std::to_string(*spec.id) + " exceeds the 24-bit limit");
       if (cat_.thins.count(*spec.id))
-        return Status::AlreadyExists("thin id " + std::to_string(*spec.id) + " exists (pool " + cat_.options.name + ")");
+        return Status::AlreadyExists("thin id " + std::to_string(*spec.id) + " exists (pool " + cat_.options.name +
+                                     ")");
     }
     return Status::OK();
   }
@@ -308,7 +307,8 @@ class Pool::Impl {
     WB_ASSIGN_OR_RETURN(Thin t, Get(id));
     if (k_.dm->Info(DmName(t)).ok())
       return Status::Error(Status::Code::kBusy, "delete thin " + std::to_string(id) + " (" + t.name +
-                                                    "): it is active; deactivate it first (pool " + cat_.options.name + ")");
+                                                    "): it is active; deactivate it first (pool " + cat_.options.name +
+                                                    ")");
     return Commit({PendingChange::Kind::kDelete, t}, "delete " + std::to_string(id));
   }
 
@@ -426,8 +426,8 @@ Result<std::unique_ptr<Pool>> Pool::Create(const PoolOptions& options, Kernel ke
     for (const auto& f : created) ::unlink(f.c_str());
   };
   if (embedded) {
-    for (auto [file, bytes] : {std::pair{MetadataFile(dir), cat.options.metadata_bytes},
-                               std::pair{DataFile(dir), cat.options.data_bytes}}) {
+    for (auto [file, bytes] :
+         {std::pair{MetadataFile(dir), cat.options.metadata_bytes}, std::pair{DataFile(dir), cat.options.data_bytes}}) {
       Status s = CreateSparseFile(file, bytes);
       if (!s.ok()) {
         cleanup();
@@ -472,7 +472,7 @@ Result<std::unique_ptr<Pool>> Pool::Open(const std::string& state_dir, Kernel ke
   return std::unique_ptr<Pool>(new Pool(std::move(impl)));
 }
 
-#define WB_POOL_LOCKED()                       \
+#define WB_POOL_LOCKED()                        \
   std::lock_guard<std::mutex> lock(impl_->mu_); \
   WB_RETURN_IF_ERROR(impl_->CheckAlive())
 

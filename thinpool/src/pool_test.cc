@@ -50,9 +50,7 @@ class PoolTest : public ::testing::Test {
     EXPECT_EQ(dm_.metadata.size(), 1u);
     return dm_.metadata.begin()->second;
   }
-  bool Logged(const std::string& entry) {
-    return std::find(dm_.log.begin(), dm_.log.end(), entry) != dm_.log.end();
-  }
+  bool Logged(const std::string& entry) { return std::find(dm_.log.begin(), dm_.log.end(), entry) != dm_.log.end(); }
 
   std::string dir_;
   FakeDeviceMapper dm_;

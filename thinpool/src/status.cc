@@ -90,10 +90,14 @@ Result<ThinStatus> ParseThinStatus(const std::string& params) {
 
 const char* ModeName(PoolStatus::Mode mode) {
   switch (mode) {
-    case PoolStatus::Mode::kReadWrite: return "rw";
-    case PoolStatus::Mode::kReadOnly: return "ro";
-    case PoolStatus::Mode::kOutOfDataSpace: return "out_of_data_space";
-    case PoolStatus::Mode::kFail: return "fail";
+    case PoolStatus::Mode::kReadWrite:
+      return "rw";
+    case PoolStatus::Mode::kReadOnly:
+      return "ro";
+    case PoolStatus::Mode::kOutOfDataSpace:
+      return "out_of_data_space";
+    case PoolStatus::Mode::kFail:
+      return "fail";
   }
   return "unknown";
 }

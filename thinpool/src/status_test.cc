@@ -37,13 +37,13 @@ TEST(PoolStatusParse, ModesAndFlags) {
 }
 
 TEST(PoolStatusParse, RejectsMalformedInputWithTheText) {
-  for (const char* bad : {"", "1 2 3", "x 1/2 3/4 - rw discard_passdown queue_if_no_space -",
-                          "1 5/2 3/4 - rw discard_passdown queue_if_no_space -",  // used > total
-                          "1 1/2 3/4 - rx discard_passdown queue_if_no_space -",
-                          "1 1/2 3/4 - rw discard_passdown maybe_if_no_space -",
-                          "1 1/2 3/4 - rw discard_passdown queue_if_no_space ? 4",
-                          "1 1/2 3/4 - rw discard_passdown queue_if_no_space - x",
-                          "1 1/ 3/4 - rw discard_passdown queue_if_no_space -"}) {
+  for (const char* bad :
+       {"", "1 2 3", "x 1/2 3/4 - rw discard_passdown queue_if_no_space -",
+        "1 5/2 3/4 - rw discard_passdown queue_if_no_space -",  // used > total
+        "1 1/2 3/4 - rx discard_passdown queue_if_no_space -", "1 1/2 3/4 - rw discard_passdown maybe_if_no_space -",
+        "1 1/2 3/4 - rw discard_passdown queue_if_no_space ? 4",
+        "1 1/2 3/4 - rw discard_passdown queue_if_no_space - x",
+        "1 1/ 3/4 - rw discard_passdown queue_if_no_space -"}) {
     auto st = ParsePoolStatus(bad);
     ASSERT_FALSE(st.ok()) << bad;
     EXPECT_EQ(st.status().code(), Status::Code::kCorruption);

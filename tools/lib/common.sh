@@ -15,7 +15,7 @@ WB_PACKAGES=(
   liburing-dev libaio-dev libdevmapper-dev dmsetup
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd
-  e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3
+  e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3 clang-format
 )
 
 # Installs whichever of WB_PACKAGES are missing (apt-get shows progress).

@@ -66,7 +66,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}                                              // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -87,10 +87,10 @@ class [[nodiscard]] Result {
 }  // namespace warmblock
 
 // Propagate a non-OK Status from the enclosing function.
-#define WB_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::warmblock::Status wb_status_ = (expr);  \
-    if (!wb_status_.ok()) return wb_status_;  \
+#define WB_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::warmblock::Status wb_status_ = (expr); \
+    if (!wb_status_.ok()) return wb_status_; \
   } while (0)
 
 #define WB_CONCAT_INNER_(a, b) a##b

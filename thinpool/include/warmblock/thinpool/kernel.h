@@ -67,7 +67,7 @@ class LoopDevice {
   virtual ~LoopDevice() = default;
   virtual const std::string& path() const = 0;  // "/dev/loopN"
   virtual dev_t devno() const = 0;
-  virtual bool direct_io() const = 0;           // false if the file system refused O_DIRECT
+  virtual bool direct_io() const = 0;  // false if the file system refused O_DIRECT
 };
 
 struct BlockInfo {

@@ -61,8 +61,8 @@ struct PoolOptions {
 };
 
 struct Thin {
-  uint32_t id = 0;           // 24-bit pool device id
-  std::string name;          // unique within the pool
+  uint32_t id = 0;   // 24-bit pool device id
+  std::string name;  // unique within the pool
   uint64_t size_bytes = 0;
   std::optional<uint32_t> origin;  // set for snapshots
 };

@@ -12,9 +12,9 @@ namespace warmblock::thinpool {
 struct PoolStatus {
   enum class Mode { kReadWrite, kReadOnly, kOutOfDataSpace, kFail };
   uint64_t transaction_id = 0;
-  uint64_t metadata_used = 0;   // metadata blocks (4 KiB)
+  uint64_t metadata_used = 0;  // metadata blocks (4 KiB)
   uint64_t metadata_total = 0;
-  uint64_t data_used = 0;       // data blocks (the pool's block size)
+  uint64_t data_used = 0;  // data blocks (the pool's block size)
   uint64_t data_total = 0;
   Mode mode = Mode::kReadWrite;
   bool discard_passdown = true;
