@@ -1,0 +1,222 @@
+// ublk against the real driver (label `kernel`, run in the VM).
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "kernel_env.h"
+#include "warmblock/ublk/ublk.h"
+
+namespace warmblock::ublk {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+constexpr uint64_t kMiB = 1ull << 20;
+
+std::string UblkMissing() {
+  if (::geteuid() != 0) return "not root";
+  if (::access("/dev/ublk-control", R_OK | W_OK) != 0) return "no /dev/ublk-control";
+  return "";
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+std::unique_ptr<char, FreeDeleter> Aligned(size_t n) {
+  void* p = nullptr;
+  if (::posix_memalign(&p, 4096, n) != 0 || p == nullptr) std::abort();
+  return std::unique_ptr<char, FreeDeleter>(static_cast<char*>(p));
+}
+
+// Fills `buf` with a pattern derived from (seed, offset) so that any block
+// read back can be checked on its own.
+void Pattern(char* buf, size_t n, uint64_t seed, uint64_t offset) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = (seed * 0x9e3779b97f4a7c15ull) ^ (offset + i);
+    std::memcpy(buf + i, &v, 8);
+  }
+}
+
+// Writes `bytes` at random 4 KiB-aligned offsets of `dev` (O_DIRECT), then
+// reads each back. Returns an empty string or what went wrong.
+std::string WriteVerify(const std::string& dev, uint64_t dev_bytes, uint64_t seed, int ios, size_t io_bytes) {
+  int fd = ::open(dev.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) return "open " + dev + ": " + std::strerror(errno);
+  auto w = Aligned(io_bytes), r = Aligned(io_bytes);
+  std::mt19937_64 rng(seed);
+  std::vector<uint64_t> offsets;
+  std::string err;
+  for (int i = 0; i < ios && err.empty(); ++i) {
+    uint64_t off = (rng() % (dev_bytes / io_bytes)) * io_bytes;
+    Pattern(w.get(), io_bytes, seed, off);
+    if (::pwrite(fd, w.get(), io_bytes, static_cast<off_t>(off)) != static_cast<ssize_t>(io_bytes))
+      err = "write at " + std::to_string(off) + ": " + std::strerror(errno);
+    offsets.push_back(off);
+  }
+  if (err.empty() && ::fsync(fd) != 0) err = std::string("fsync: ") + std::strerror(errno);
+  for (uint64_t off : offsets) {
+    if (!err.empty()) break;
+    Pattern(w.get(), io_bytes, seed, off);
+    if (::pread(fd, r.get(), io_bytes, static_cast<off_t>(off)) != static_cast<ssize_t>(io_bytes)) {
+      err = "read at " + std::to_string(off) + ": " + std::strerror(errno);
+    } else if (std::memcmp(w.get(), r.get(), io_bytes) != 0) {
+      // A later write may have hit the same offset; the last one wins.
+      bool overwritten = std::count(offsets.begin(), offsets.end(), off) > 1;
+      if (!overwritten) err = "data mismatch at " + std::to_string(off);
+    }
+  }
+  ::close(fd);
+  return err;
+}
+
+class UblkKernel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WB_REQUIRE_KERNEL_FEATURE(UblkMissing());
+    dir_ = warmblock::testing::ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    auto s = Server::Start(ServerOptions{2});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  std::string Backing(const std::string& name, uint64_t bytes) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path).close();
+    fs::resize_file(path, bytes);
+    return path;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(UblkKernel, FeaturesAreProbed) {
+  const Features& f = server_->features();
+  EXPECT_TRUE(f.user_copy());
+  EXPECT_TRUE(f.user_recovery());
+  std::printf("ublk features: %s\n", f.Describe().c_str());
+}
+
+TEST_F(UblkKernel, DataWrittenThroughTheDiskReachesTheBackingFile) {
+  DeviceOptions o;
+  o.backing_path = Backing("b0", 64 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  EXPECT_EQ((*dev)->size_bytes(), 64 * kMiB);
+  struct stat st {};
+  ASSERT_EQ(::stat((*dev)->disk_path().c_str(), &st), 0) << (*dev)->disk_path();
+  EXPECT_TRUE(S_ISBLK(st.st_mode));
+  EXPECT_EQ(WriteVerify((*dev)->disk_path(), 64 * kMiB, 1, 200, 64 * 1024), "");
+
+  // The same bytes are in the backing file, at the same offset.
+  int dfd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT);
+  ASSERT_GE(dfd, 0);
+  auto w = Aligned(4096);
+  Pattern(w.get(), 4096, 77, 8192);
+  ASSERT_EQ(::pwrite(dfd, w.get(), 4096, 8192), 4096);
+  ASSERT_EQ(::fsync(dfd), 0);
+  ::close(dfd);
+  std::ifstream in(o.backing_path, std::ios::binary);
+  in.seekg(8192);
+  std::string got(4096, '\0');
+  in.read(got.data(), 4096);
+  EXPECT_EQ(std::memcmp(got.data(), w.get(), 4096), 0);
+  ASSERT_TRUE((*dev)->Remove().ok());
+  EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0) << "the disk is gone after Remove";
+}
+
+TEST_F(UblkKernel, ThirtyTwoDevicesOnTwoReactorsKeepTheirData) {
+  std::vector<std::unique_ptr<Device>> devs;
+  for (int i = 0; i < 32; ++i) {
+    DeviceOptions o;
+    o.backing_path = Backing("d" + std::to_string(i), 16 * kMiB);
+    o.depth = 16;
+    auto d = server_->AddDevice(o);
+    ASSERT_TRUE(d.ok()) << i << ": " << d.status().ToString();
+    devs.push_back(std::move(d).value());
+  }
+  auto load = server_->QueuesPerReactor();
+  ASSERT_EQ(load.size(), 2u);
+  EXPECT_EQ(load[0], 16u);
+  EXPECT_EQ(load[1], 16u);
+  std::vector<std::string> errors(devs.size());
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < devs.size(); ++i)
+    writers.emplace_back([&, i] { errors[i] = WriteVerify(devs[i]->disk_path(), 16 * kMiB, 100 + i, 50, 16384); });
+  for (auto& t : writers) t.join();
+  for (size_t i = 0; i < devs.size(); ++i) EXPECT_EQ(errors[i], "") << devs[i]->disk_path();
+  devs.clear();
+  load = server_->QueuesPerReactor();
+  EXPECT_EQ(load[0] + load[1], 0u);
+}
+
+TEST_F(UblkKernel, FlushAndFuaWritesSucceed) {
+  DeviceOptions o;
+  o.backing_path = Backing("f", 16 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);
+  ASSERT_GE(fd, 0);
+  auto w = Aligned(4096);
+  Pattern(w.get(), 4096, 5, 0);
+  EXPECT_EQ(::pwrite(fd, w.get(), 4096, 0), 4096) << std::strerror(errno);
+  EXPECT_EQ(::fsync(fd), 0) << std::strerror(errno);
+  ::close(fd);
+}
+
+TEST_F(UblkKernel, DiscardPunchesHolesInTheBackingFile) {
+  DeviceOptions o;
+  o.backing_path = Backing("disc", 16 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  ASSERT_EQ(WriteVerify((*dev)->disk_path(), 4 * kMiB, 9, 64, 65536), "");
+  struct stat before {};
+  ASSERT_EQ(::stat(o.backing_path.c_str(), &before), 0);
+  EXPECT_GT(before.st_blocks, 0);
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  uint64_t range[2] = {0, 16 * kMiB};
+  EXPECT_EQ(::ioctl(fd, BLKDISCARD, range), 0) << std::strerror(errno);
+  ::close(fd);
+  struct stat after {};
+  ASSERT_EQ(::stat(o.backing_path.c_str(), &after), 0);
+  EXPECT_LT(after.st_blocks, before.st_blocks);
+}
+
+TEST_F(UblkKernel, BadParametersGetClearErrors) {
+  DeviceOptions o;
+  o.backing_path = Backing("bad", 16 * kMiB);
+  for (auto edit : {+[](DeviceOptions& d) { d.depth = 0; }, +[](DeviceOptions& d) { d.depth = 5000; },
+                    +[](DeviceOptions& d) { d.logical_block = 3000; }}) {
+    DeviceOptions b = o;
+    edit(b);
+    auto dev = server_->AddDevice(b);
+    ASSERT_FALSE(dev.ok());
+    EXPECT_EQ(dev.status().code(), Code::kInvalidArgument) << dev.status().ToString();
+  }
+  DeviceOptions missing = o;
+  missing.backing_path = dir_ + "/no-such-file";
+  EXPECT_EQ(server_->AddDevice(missing).status().code(), Code::kNotFound);
+  DeviceOptions odd = o;
+  odd.size_bytes = 0;
+  odd.backing_path = Backing("odd", 4096 + 100);
+  EXPECT_EQ(server_->AddDevice(odd).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace warmblock::ublk

@@ -1,0 +1,540 @@
+// Server, Device and the reactors: the ublk data plane on io_uring. The only
+// file of the module that drives /dev/ublkcN and the back end.
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fs.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "control.h"
+#include "warmblock/ublk/ublk.h"
+
+namespace warmblock::ublk {
+namespace {
+
+constexpr uint64_t kEventFdTag = 1;  // user_data of the reactor's wake-up read
+
+class Reactor;
+struct Queue;
+
+// The state of one tag (request slot) of one queue, owned by its reactor.
+struct Tag {
+  enum class Stage { kFetch, kBackendRead, kCopyOut, kCopyIn, kBackendWrite, kOther, kDone };
+  Queue* queue = nullptr;
+  uint16_t tag = 0;
+  Stage stage = Stage::kFetch;
+  char* buf = nullptr;
+  uint32_t len = 0;
+  uint64_t offset = 0;
+  bool fua = false;
+};
+
+// One hardware queue of one device. Lives on its reactor from AddQueue until
+// every tag is done after STOP_DEV.
+struct Queue {
+  uint16_t q_id = 0;
+  int char_fd = -1;
+  int backing_fd = -1;
+  bool backing_is_block = false;
+  uint32_t max_io_bytes = 0;
+  const abi::IoDesc* descs = nullptr;
+  size_t map_len = 0;
+  std::vector<Tag> tags;
+  unsigned live = 0;           // tags not yet kDone
+  std::promise<void> drained;  // set once live drops to 0
+};
+
+// A reactor thread: one io_uring for the ublk commands of its queues and the
+// back-end I/O they cause. Other threads reach it only through Post().
+class Reactor {
+ public:
+  explicit Reactor(unsigned index) : index_(index) {}
+  ~Reactor() {
+    if (thread_.joinable()) {
+      Post(nullptr);  // stop
+      thread_.join();
+    }
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+    if (event_fd_ >= 0) ::close(event_fd_);
+    for (auto& [size, bufs] : free_bufs_)
+      for (char* b : bufs) std::free(b);
+  }
+
+  Status Start() {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_CQSIZE;
+    p.cq_entries = 8192;
+    int rc = io_uring_queue_init_params(1024, &ring_, &p);
+    if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": io_uring setup");
+    ring_ready_ = true;
+    event_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    if (event_fd_ < 0) return Status::FromErrno(errno, "reactor eventfd");
+    thread_ = std::thread([this] { Loop(); });
+    return Status::OK();
+  }
+
+  // Runs `fn` on the reactor thread; a null fn asks the reactor to stop.
+  void Post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      inbox_.push_back(std::move(fn));
+    }
+    uint64_t one = 1;
+    ssize_t n = ::write(event_fd_, &one, sizeof one);
+    (void)n;  // the counter cannot overflow with one writer per post
+  }
+
+  // Registers every tag of `q` with the kernel (FETCH_REQ). Returns once the
+  // fetches are submitted, which is what START_DEV waits for.
+  std::future<void> AddQueue(Queue* q) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    Post([this, q, done] {
+      q->live = static_cast<unsigned>(q->tags.size());
+      for (Tag& t : q->tags) {
+        t.stage = Tag::Stage::kFetch;
+        SubmitIoCmd(t, abi::kIoFetchReq, -1);
+      }
+      io_uring_submit(&ring_);
+      done->set_value();
+    });
+    return fut;
+  }
+
+ private:
+  io_uring_sqe* Sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (sqe == nullptr) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void SubmitIoCmd(Tag& t, uint32_t op, int32_t result) {
+    io_uring_sqe* sqe = Sqe();
+    std::memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_URING_CMD;
+    sqe->fd = t.queue->char_fd;
+    sqe->cmd_op = op;
+    abi::IoCmd cmd{t.queue->q_id, t.tag, result, 0};
+    std::memcpy(sqe->cmd, &cmd, sizeof cmd);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+  }
+
+  void Commit(Tag& t, int32_t result) {
+    ReleaseBuf(t);
+    t.stage = Tag::Stage::kFetch;
+    SubmitIoCmd(t, abi::kIoCommitAndFetchReq, result);
+  }
+
+  char* GetBuf(uint32_t size) {
+    auto& list = free_bufs_[size];
+    if (!list.empty()) {
+      char* b = list.back();
+      list.pop_back();
+      return b;
+    }
+    void* p = nullptr;
+    if (::posix_memalign(&p, 4096, size) != 0) return nullptr;
+    return static_cast<char*>(p);
+  }
+
+  void ReleaseBuf(Tag& t) {
+    if (t.buf != nullptr) free_bufs_[t.queue->max_io_bytes].push_back(t.buf);
+    t.buf = nullptr;
+  }
+
+  void StartRequest(Tag& t) {
+    Queue& q = *t.queue;
+    const abi::IoDesc& d = q.descs[t.tag];
+    uint8_t op = d.op_flags & 0xff;
+    t.len = d.nr_sectors * 512u;
+    t.offset = d.start_sector * 512u;
+    t.fua = (d.op_flags & abi::kIoFFua) != 0;
+    if (op == abi::kOpRead || op == abi::kOpWrite) {
+      if (t.len > q.max_io_bytes) return Commit(t, -EINVAL);
+      t.buf = GetBuf(q.max_io_bytes);
+      if (t.buf == nullptr) return Commit(t, -ENOMEM);
+      io_uring_sqe* sqe = Sqe();
+      if (op == abi::kOpRead) {
+        io_uring_prep_read(sqe, q.backing_fd, t.buf, t.len, t.offset);
+        t.stage = Tag::Stage::kBackendRead;
+      } else {
+        io_uring_prep_read(sqe, q.char_fd, t.buf, t.len, abi::UserCopyOffset(q.q_id, t.tag));
+        t.stage = Tag::Stage::kCopyIn;
+      }
+      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+      return;
+    }
+    if (op == abi::kOpFlush) {
+      io_uring_sqe* sqe = Sqe();
+      io_uring_prep_fsync(sqe, q.backing_fd, IORING_FSYNC_DATASYNC);
+      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+      t.stage = Tag::Stage::kOther;
+      return;
+    }
+    if (op == abi::kOpDiscard && q.backing_is_block) {
+      // No io_uring discard for block devices before 6.12; BLKDISCARD is
+      // quick on dm-thin (it unmaps blocks, no data is written).
+      uint64_t range[2] = {t.offset, t.len};
+      int rc = ::ioctl(q.backing_fd, BLKDISCARD, range);
+      return Commit(t, rc < 0 ? -errno : 0);
+    }
+    if (op == abi::kOpDiscard || op == abi::kOpWriteZeroes) {
+      int mode = op == abi::kOpDiscard ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+                                       : (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
+      io_uring_sqe* sqe = Sqe();
+      io_uring_prep_fallocate(sqe, q.backing_fd, mode, t.offset, t.len);
+      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+      t.stage = Tag::Stage::kOther;
+      return;
+    }
+    Commit(t, -EOPNOTSUPP);
+  }
+
+  void Complete(Tag& t, int res) {
+    Queue& q = *t.queue;
+    switch (t.stage) {
+      case Tag::Stage::kFetch:
+        if (res == abi::kIoResOk) return StartRequest(t);
+        // -ENODEV: the device is stopping and the kernel gave the tag back.
+        t.stage = Tag::Stage::kDone;
+        if (--q.live == 0) q.drained.set_value();
+        return;
+      case Tag::Stage::kBackendRead: {
+        if (res < 0) return Commit(t, res);
+        io_uring_sqe* sqe = Sqe();
+        io_uring_prep_write(sqe, q.char_fd, t.buf, static_cast<unsigned>(res), abi::UserCopyOffset(q.q_id, t.tag));
+        io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+        t.stage = Tag::Stage::kCopyOut;
+        return;
+      }
+      case Tag::Stage::kCopyIn: {
+        if (res < 0) return Commit(t, res);
+        io_uring_sqe* sqe = Sqe();
+        io_uring_prep_write(sqe, q.backing_fd, t.buf, static_cast<unsigned>(res), t.offset);
+        if (t.fua) sqe->rw_flags = RWF_DSYNC;
+        io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+        t.stage = Tag::Stage::kBackendWrite;
+        return;
+      }
+      case Tag::Stage::kCopyOut:
+      case Tag::Stage::kBackendWrite:
+        return Commit(t, res);
+      case Tag::Stage::kOther:
+        return Commit(t, res < 0 ? res : 0);
+      case Tag::Stage::kDone:
+        return;
+    }
+  }
+
+  void ArmEventFd() {
+    io_uring_sqe* sqe = Sqe();
+    io_uring_prep_read(sqe, event_fd_, &event_value_, sizeof event_value_, 0);
+    io_uring_sqe_set_data64(sqe, kEventFdTag);
+  }
+
+  // Returns false once asked to stop.
+  bool RunInbox() {
+    std::vector<std::function<void()>> work;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work.swap(inbox_);
+    }
+    bool running = true;
+    for (auto& fn : work) {
+      if (fn) {
+        fn();
+      } else {
+        running = false;
+      }
+    }
+    return running;
+  }
+
+  void Loop() {
+    ArmEventFd();
+    bool running = true;
+    while (running) {
+      int rc = io_uring_submit_and_wait(&ring_, 1);
+      if (rc < 0 && rc != -EINTR && rc != -EBUSY) {
+        std::fprintf(stderr, "ublk reactor %u: io_uring_submit_and_wait: %s\n", index_, std::strerror(-rc));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      io_uring_cqe* cqe = nullptr;
+      unsigned head = 0, seen = 0;
+      bool wake = false;
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        ++seen;
+        uint64_t data = io_uring_cqe_get_data64(cqe);
+        if (data == kEventFdTag) {
+          wake = true;
+        } else if (data != 0) {
+          Complete(*reinterpret_cast<Tag*>(data), cqe->res);
+        }
+      }
+      io_uring_cq_advance(&ring_, seen);
+      if (wake) {
+        running = RunInbox();
+        ArmEventFd();
+      }
+    }
+  }
+
+  unsigned index_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  int event_fd_ = -1;
+  uint64_t event_value_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> inbox_;  // guarded by mu_
+  // Reactor-thread only:
+  std::map<uint32_t, std::vector<char*>> free_bufs_;
+};
+
+unsigned Log2(uint32_t v) {
+  unsigned s = 0;
+  while ((1u << s) < v) ++s;
+  return s;
+}
+
+class ServerImpl;
+
+class DeviceImpl final : public Device {
+ public:
+  DeviceImpl(ServerImpl* server, uint32_t id, uint64_t size) : server_(server), id_(id), size_(size) {
+    disk_path_ = "/dev/ublkb" + std::to_string(id);
+  }
+  ~DeviceImpl() override { (void)Remove(); }
+  uint32_t id() const override { return id_; }
+  const std::string& disk_path() const override { return disk_path_; }
+  uint64_t size_bytes() const override { return size_; }
+  Status Remove() override;
+
+  ServerImpl* server_;
+  uint32_t id_;
+  uint64_t size_;
+  std::string disk_path_;
+  int char_fd_ = -1;
+  int backing_fd_ = -1;
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::vector<unsigned> queue_reactor_;
+  bool added_ = false;  // the kernel device exists
+  bool started_ = false;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(std::unique_ptr<Control> control, Features features) : control_(std::move(control)), features_(features) {}
+
+  Status StartReactors(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      reactors_.push_back(std::make_unique<Reactor>(i));
+      WB_RETURN_IF_ERROR(reactors_.back()->Start());
+      load_.push_back(0);
+    }
+    return Status::OK();
+  }
+
+  Result<std::unique_ptr<Device>> AddDevice(const DeviceOptions& o) override {
+    WB_RETURN_IF_ERROR(ValidateDeviceOptions(o));
+    int backing = ::open(o.backing_path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (backing < 0) return Status::FromErrno(errno, "open backing " + o.backing_path, "O_DIRECT");
+    struct stat st {};
+    uint64_t backing_size = 0;
+    bool is_block = ::fstat(backing, &st) == 0 && S_ISBLK(st.st_mode);
+    if (is_block) {
+      ::ioctl(backing, BLKGETSIZE64, &backing_size);
+    } else {
+      backing_size = static_cast<uint64_t>(st.st_size);
+    }
+    uint64_t size = o.size_bytes != 0 ? o.size_bytes : backing_size;
+    if (size == 0 || size % o.logical_block != 0) {
+      ::close(backing);
+      return Status::InvalidArgument("device size " + std::to_string(size) + " is not a positive multiple of " +
+                                     std::to_string(o.logical_block));
+    }
+
+    abi::DevInfo info{};
+    info.nr_hw_queues = o.queues;
+    info.queue_depth = o.depth;
+    info.max_io_buf_bytes = o.max_io_bytes;
+    info.dev_id = ~0u;
+    info.ublksrv_pid = ::getpid();
+    info.flags = abi::kFCmdIoctlEncode | abi::kFUserCopy;
+    if (o.recovery && features_.user_recovery()) {
+      info.flags |= abi::kFUserRecovery;
+      if (features_.recovery_reissue()) info.flags |= abi::kFUserRecoveryReissue;
+    }
+    Status s = control_->AddDev(&info);
+    if (!s.ok()) {
+      ::close(backing);
+      return s;
+    }
+    auto dev = std::make_unique<DeviceImpl>(this, info.dev_id, size);
+    dev->added_ = true;
+    dev->backing_fd_ = backing;
+    WB_RETURN_IF_ERROR(Configure(*dev, o, is_block));
+    return std::unique_ptr<Device>(std::move(dev));
+  }
+
+  // SET_PARAMS, queues on reactors, START_DEV. On error the caller's
+  // DeviceImpl destructor removes whatever exists.
+  Status Configure(DeviceImpl& dev, const DeviceOptions& o, bool is_block) {
+    const std::string what = "ublk device " + std::to_string(dev.id_);
+    abi::Params p{};
+    p.len = sizeof p;
+    p.types = abi::kParamBasic | abi::kParamDiscard;
+    p.basic.attrs = abi::kAttrVolatileCache | abi::kAttrFua;
+    p.basic.logical_bs_shift = static_cast<uint8_t>(Log2(o.logical_block));
+    p.basic.physical_bs_shift = static_cast<uint8_t>(Log2(o.physical_block));
+    p.basic.io_opt_shift = p.basic.physical_bs_shift;
+    p.basic.io_min_shift = p.basic.logical_bs_shift;
+    p.basic.max_sectors = o.max_io_bytes / 512;
+    p.basic.dev_sectors = dev.size_ / 512;
+    p.discard.discard_granularity = o.physical_block;
+    p.discard.max_discard_sectors = 0xffffffffu >> 9;
+    p.discard.max_write_zeroes_sectors = 0xffffffffu >> 9;
+    p.discard.max_discard_segments = 1;
+    WB_RETURN_IF_ERROR(control_->SetParams(dev.id_, p));
+
+    std::string char_path = "/dev/ublkc" + std::to_string(dev.id_);
+    // devtmpfs (or udev) creates the node; give udev a moment where it runs.
+    for (int i = 0; i < 200 && dev.char_fd_ < 0; ++i) {
+      dev.char_fd_ = ::open(char_path.c_str(), O_RDWR | O_CLOEXEC);
+      if (dev.char_fd_ < 0 && errno != ENOENT) break;
+      if (dev.char_fd_ < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (dev.char_fd_ < 0) return Status::FromErrno(errno, "open " + char_path);
+
+    size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<std::future<void>> fetched;
+    for (uint16_t qi = 0; qi < o.queues; ++qi) {
+      auto q = std::make_unique<Queue>();
+      q->q_id = qi;
+      q->char_fd = dev.char_fd_;
+      q->backing_fd = dev.backing_fd_;
+      q->backing_is_block = is_block;
+      q->max_io_bytes = o.max_io_bytes;
+      q->map_len = (o.depth * sizeof(abi::IoDesc) + page - 1) / page * page;
+      void* m = ::mmap(nullptr, q->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_,
+                       static_cast<off_t>(abi::DescOffset(qi)));
+      if (m == MAP_FAILED) return Status::FromErrno(errno, "mmap descriptors of queue " + std::to_string(qi), what);
+      q->descs = static_cast<const abi::IoDesc*>(m);
+      q->tags.resize(o.depth);
+      for (uint16_t t = 0; t < o.depth; ++t) {
+        q->tags[t].queue = q.get();
+        q->tags[t].tag = t;
+      }
+      unsigned r = PickReactor();
+      dev.queue_reactor_.push_back(r);
+      fetched.push_back(reactors_[r]->AddQueue(q.get()));
+      dev.queues_.push_back(std::move(q));
+    }
+    for (auto& f : fetched) f.wait();
+    // START_DEV waits until the kernel has every fetch: from this thread,
+    // never a reactor.
+    WB_RETURN_IF_ERROR(control_->StartDev(dev.id_, ::getpid()));
+    dev.started_ = true;
+    return Status::OK();
+  }
+
+  unsigned PickReactor() {
+    std::lock_guard<std::mutex> lock(mu_);
+    unsigned best = static_cast<unsigned>(std::min_element(load_.begin(), load_.end()) - load_.begin());
+    ++load_[best];
+    return best;
+  }
+
+  void Unplace(unsigned r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    --load_[r];
+  }
+
+  const Features& features() const override { return features_; }
+  std::vector<unsigned> QueuesPerReactor() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return load_;
+  }
+
+  std::unique_ptr<Control> control_;
+  Features features_;
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+  mutable std::mutex mu_;
+  std::vector<unsigned> load_;  // queues per reactor, guarded by mu_
+};
+
+Status DeviceImpl::Remove() {
+  Status result = Status::OK();
+  const std::string what = "remove ublk device " + std::to_string(id_);
+  if (added_ && !queues_.empty()) {
+    // STOP_DEV makes the kernel hand every fetched tag back (-ENODEV); once
+    // a queue has all its tags back it can be unmapped.
+    Status s = server_->control_->StopDev(id_);
+    if (!s.ok()) result = s.Annotate(what);
+    for (size_t i = 0; i < queues_.size(); ++i) {
+      Queue& q = *queues_[i];
+      if (q.tags.empty() || i >= queue_reactor_.size()) continue;
+      auto fut = q.drained.get_future();
+      if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+        // The reactor still references the queue: leaking it is the only
+        // safe choice.
+        (void)queues_[i].release();
+        return Status::Error(Status::Code::kTimeout, what + ": queue " + std::to_string(i) + " did not drain");
+      }
+      server_->Unplace(queue_reactor_[i]);
+    }
+  } else if (added_ && started_) {
+    Status s = server_->control_->StopDev(id_);
+    if (!s.ok()) result = s.Annotate(what);
+  }
+  for (auto& q : queues_) {
+    if (q && q->descs != nullptr) ::munmap(const_cast<abi::IoDesc*>(q->descs), q->map_len);
+  }
+  queues_.clear();
+  queue_reactor_.clear();
+  if (char_fd_ >= 0) ::close(char_fd_);
+  char_fd_ = -1;
+  if (backing_fd_ >= 0) ::close(backing_fd_);
+  backing_fd_ = -1;
+  if (added_) {
+    // DEL_DEV waits for /dev/ublkcN to be closed, which it now is.
+    Status s = server_->control_->DelDev(id_, false);
+    if (!s.ok() && result.ok()) result = s.Annotate(what);
+    added_ = false;
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  WB_ASSIGN_OR_RETURN(auto control, LinuxControl());
+  auto flags = control->GetFeatures();
+  if (!flags.ok()) return flags.status().Annotate("probe ublk features (Linux >= 6.5 needed)");
+  Features f{*flags};
+  if (!f.user_copy()) return Status::Unsupported("ublk driver lacks USER_COPY (Linux >= 6.5 needed)");
+  unsigned n = options.reactors != 0 ? options.reactors : std::max(1u, std::thread::hardware_concurrency());
+  auto server = std::make_unique<ServerImpl>(std::move(control), f);
+  WB_RETURN_IF_ERROR(server->StartReactors(n));
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace warmblock::ublk
