@@ -119,6 +119,7 @@ void CreateMkfs(benchmark::State& state, Env* env) {
 // Collects the median of each benchmark (ms) while printing as usual.
 class MedianReporter : public benchmark::ConsoleReporter {
  public:
+  MedianReporter() : ConsoleReporter(OO_Tabular) {}  // no colour: output goes to logs
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median" && !r.error_occurred)
