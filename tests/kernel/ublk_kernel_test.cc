@@ -165,6 +165,64 @@ TEST_F(UblkKernel, ThirtyTwoDevicesOnTwoReactorsKeepTheirData) {
   EXPECT_EQ(load[0] + load[1], 0u);
 }
 
+TEST_F(UblkKernel, TwoHundredFiftySixDevicesCreatedUsedAndDeleted) {
+  std::vector<std::unique_ptr<Device>> devs;
+  for (int i = 0; i < 256; ++i) {
+    DeviceOptions o;
+    o.backing_path = Backing("m" + std::to_string(i), 4 * kMiB);
+    o.depth = 8;
+    auto d = server_->AddDevice(o);
+    ASSERT_TRUE(d.ok()) << i << ": " << d.status().ToString();
+    devs.push_back(std::move(d).value());
+  }
+  auto load = server_->QueuesPerReactor();
+  EXPECT_EQ(load, (std::vector<unsigned>{128, 128})) << "no new threads: the same 2 reactors serve all";
+  for (size_t i = 0; i < devs.size(); i += 1)
+    ASSERT_EQ(WriteVerify(devs[i]->disk_path(), 4 * kMiB, 1000 + i, 2, 4096), "") << devs[i]->disk_path();
+  for (auto& d : devs) {
+    std::string path = d->disk_path();
+    Status s = d->Remove();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_NE(::access(path.c_str(), F_OK), 0) << path;
+  }
+}
+
+TEST_F(UblkKernel, RemovalWhileIoIsInFlightEndsWithErrorsNotAHang) {
+  DeviceOptions o;
+  o.backing_path = Backing("busy", 64 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  std::atomic<int> writes{0};
+  std::atomic<int> error{0};
+  std::string path = (*dev)->disk_path();
+  std::thread writer([&] {
+    int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      error = errno;
+      return;
+    }
+    auto w = Aligned(65536);
+    Pattern(w.get(), 65536, 3, 0);
+    for (uint64_t off = 0;; off = (off + 65536) % (64 * kMiB)) {
+      if (::pwrite(fd, w.get(), 65536, static_cast<off_t>(off)) != 65536) {
+        error = errno;
+        break;
+      }
+      ++writes;
+    }
+    ::close(fd);
+  });
+  while (writes < 20 && error == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto start = std::chrono::steady_clock::now();
+  Status s = (*dev)->Remove();
+  writer.join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_NE(error.load(), 0) << "the writer must see an error once the disk is gone";
+  EXPECT_LT(secs, 30.0);
+  std::printf("removed after %d writes in %.2f s; writer got: %s\n", writes.load(), secs, std::strerror(error));
+}
+
 TEST_F(UblkKernel, FlushAndFuaWritesSucceed) {
   DeviceOptions o;
   o.backing_path = Backing("f", 16 * kMiB);
