@@ -1,8 +1,11 @@
 // ublk against the real driver (label `kernel`, run in the VM).
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -221,6 +224,91 @@ TEST_F(UblkKernel, RemovalWhileIoIsInFlightEndsWithErrorsNotAHang) {
   EXPECT_NE(error.load(), 0) << "the writer must see an error once the disk is gone";
   EXPECT_LT(secs, 30.0);
   std::printf("removed after %d writes in %.2f s; writer got: %s\n", writes.load(), secs, std::strerror(error));
+}
+
+// Starts tests/kernel/ublk_serve on `backing`; returns its pid and device id.
+std::pair<pid_t, int> SpawnServer(const std::string& backing) {
+  int fds[2];
+  if (::pipe(fds) != 0) return {-1, -1};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::execl(WARMBLOCK_UBLK_SERVE, WARMBLOCK_UBLK_SERVE, backing.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  pollfd p{fds[0], POLLIN, 0};
+  char line[32] = {};
+  int id = -1;
+  if (::poll(&p, 1, 30000) == 1 && ::read(fds[0], line, sizeof line - 1) > 0) id = std::atoi(line);
+  ::close(fds[0]);
+  return {pid, id};
+}
+
+TEST_F(UblkKernel, AKilledServerIsAdoptedAndNoIoIsLost) {
+  ASSERT_TRUE(server_->features().recovery_reissue());
+  std::string backing = Backing("adopt", 64 * kMiB);
+  auto [pid, id] = SpawnServer(backing);
+  ASSERT_GT(pid, 0);
+  ASSERT_GE(id, 0) << "ublk_serve did not report a device";
+  std::string disk = "/dev/ublkb" + std::to_string(id);
+  constexpr int kWrites = 300;
+  constexpr size_t kIo = 65536;
+  std::atomic<int> done{0};
+  std::atomic<int> errors{0};
+  std::thread writer([&] {
+    int fd = ::open(disk.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      errors = 1000;
+      return;
+    }
+    auto w = Aligned(kIo);
+    for (int i = 0; i < kWrites; ++i) {
+      Pattern(w.get(), kIo, 42, uint64_t(i) * kIo);
+      if (::pwrite(fd, w.get(), kIo, static_cast<off_t>(i * kIo)) != static_cast<ssize_t>(kIo)) ++errors;
+      ++done;
+    }
+    if (::fsync(fd) != 0) ++errors;
+    ::close(fd);
+  });
+  while (done < 50 && errors == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  int at_kill = done;
+  EXPECT_EQ(::access(disk.c_str(), F_OK), 0) << "the disk survives its server";
+
+  auto adopted = server_->AdoptDevice(static_cast<uint32_t>(id), backing);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  writer.join();
+  EXPECT_EQ(errors.load(), 0) << "writes in flight at the kill must be reissued, not failed";
+  EXPECT_LT(at_kill, kWrites) << "the kill must land while writes are still going";
+
+  int fd = ::open(disk.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto w = Aligned(kIo), r = Aligned(kIo);
+  int bad = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    Pattern(w.get(), kIo, 42, uint64_t(i) * kIo);
+    if (::pread(fd, r.get(), kIo, static_cast<off_t>(i * kIo)) != static_cast<ssize_t>(kIo) ||
+        std::memcmp(w.get(), r.get(), kIo) != 0)
+      ++bad;
+  }
+  ::close(fd);
+  EXPECT_EQ(bad, 0) << "blocks that do not read back after adoption";
+  std::printf("killed the server after %d of %d writes; adopted; 0 errors expected, got %d\n", at_kill, kWrites,
+              errors.load());
+  EXPECT_TRUE((*adopted)->Remove().ok());
+}
+
+TEST_F(UblkKernel, AdoptingALiveOrUnknownDeviceFailsClearly) {
+  DeviceOptions o;
+  o.backing_path = Backing("live", 16 * kMiB);
+  o.recovery = false;
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  EXPECT_EQ(server_->AdoptDevice((*dev)->id(), o.backing_path).status().code(), Code::kUnsupported);
+  EXPECT_EQ(server_->AdoptDevice(4000, o.backing_path).status().code(), Code::kNotFound);
 }
 
 TEST_F(UblkKernel, FlushAndFuaWritesSucceed) {

@@ -353,21 +353,33 @@ class ServerImpl final : public Server {
     return Status::OK();
   }
 
+  struct Backing {
+    int fd = -1;
+    uint64_t size = 0;
+    bool is_block = false;
+  };
+
+  static Result<Backing> OpenBacking(const std::string& path) {
+    Backing b;
+    b.fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (b.fd < 0) return Status::FromErrno(errno, "open backing " + path, "O_DIRECT");
+    struct stat st {};
+    b.is_block = ::fstat(b.fd, &st) == 0 && S_ISBLK(st.st_mode);
+    if (b.is_block) {
+      ::ioctl(b.fd, BLKGETSIZE64, &b.size);
+    } else {
+      b.size = static_cast<uint64_t>(st.st_size);
+    }
+    return b;
+  }
+
   Result<std::unique_ptr<Device>> AddDevice(const DeviceOptions& o) override {
     WB_RETURN_IF_ERROR(ValidateDeviceOptions(o));
-    int backing = ::open(o.backing_path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-    if (backing < 0) return Status::FromErrno(errno, "open backing " + o.backing_path, "O_DIRECT");
-    struct stat st {};
-    uint64_t backing_size = 0;
-    bool is_block = ::fstat(backing, &st) == 0 && S_ISBLK(st.st_mode);
-    if (is_block) {
-      ::ioctl(backing, BLKGETSIZE64, &backing_size);
-    } else {
-      backing_size = static_cast<uint64_t>(st.st_size);
-    }
-    uint64_t size = o.size_bytes != 0 ? o.size_bytes : backing_size;
+    WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(o.backing_path));
+    bool is_block = backing.is_block;
+    uint64_t size = o.size_bytes != 0 ? o.size_bytes : backing.size;
     if (size == 0 || size % o.logical_block != 0) {
-      ::close(backing);
+      ::close(backing.fd);
       return Status::InvalidArgument("device size " + std::to_string(size) + " is not a positive multiple of " +
                                      std::to_string(o.logical_block));
     }
@@ -385,20 +397,51 @@ class ServerImpl final : public Server {
     }
     Status s = control_->AddDev(&info);
     if (!s.ok()) {
-      ::close(backing);
+      ::close(backing.fd);
       return s;
     }
     auto dev = std::make_unique<DeviceImpl>(this, info.dev_id, size);
     dev->added_ = true;
-    dev->backing_fd_ = backing;
+    dev->backing_fd_ = backing.fd;
     WB_RETURN_IF_ERROR(Configure(*dev, o, is_block));
+    return std::unique_ptr<Device>(std::move(dev));
+  }
+
+  Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path) override {
+    const std::string what = "adopt ublk device " + std::to_string(id);
+    auto info = control_->GetDevInfo(id);
+    if (!info.ok()) return info.status().Annotate(what);
+    if (!(info->flags & abi::kFUserRecovery))
+      return Status::Unsupported(what + ": it was created without user recovery");
+    auto params = control_->GetParams(id);
+    if (!params.ok()) return params.status().Annotate(what);
+    WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(backing_path));
+    // The kernel answers EBUSY until it has noticed that the old server is
+    // gone (its /dev/ublkcN closed).
+    Status s;
+    for (int i = 0; i < 200; ++i) {
+      s = control_->StartUserRecovery(id);
+      if (s.code() != Status::Code::kBusy) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!s.ok()) {
+      ::close(backing.fd);
+      return s.Annotate(what);
+    }
+    auto dev = std::make_unique<DeviceImpl>(this, id, params->basic.dev_sectors * 512);
+    dev->backing_fd_ = backing.fd;
+    dev->added_ = true;  // from here a failure removes the device
+    WB_RETURN_IF_ERROR(
+        AttachQueues(*dev, info->nr_hw_queues, info->queue_depth, info->max_io_buf_bytes, backing.is_block));
+    // Like START_DEV, this waits for every fetch: never from a reactor.
+    WB_RETURN_IF_ERROR(control_->EndUserRecovery(id, ::getpid()).Annotate(what));
+    dev->started_ = true;
     return std::unique_ptr<Device>(std::move(dev));
   }
 
   // SET_PARAMS, queues on reactors, START_DEV. On error the caller's
   // DeviceImpl destructor removes whatever exists.
   Status Configure(DeviceImpl& dev, const DeviceOptions& o, bool is_block) {
-    const std::string what = "ublk device " + std::to_string(dev.id_);
     abi::Params p{};
     p.len = sizeof p;
     p.types = abi::kParamBasic | abi::kParamDiscard;
@@ -415,6 +458,18 @@ class ServerImpl final : public Server {
     p.discard.max_discard_segments = 1;
     WB_RETURN_IF_ERROR(control_->SetParams(dev.id_, p));
 
+    WB_RETURN_IF_ERROR(AttachQueues(dev, o.queues, o.depth, o.max_io_bytes, is_block));
+    // START_DEV waits until the kernel has every fetch: from this thread,
+    // never a reactor.
+    WB_RETURN_IF_ERROR(control_->StartDev(dev.id_, ::getpid()));
+    dev.started_ = true;
+    return Status::OK();
+  }
+
+  // Opens /dev/ublkcN, maps each queue's descriptors and has the reactors
+  // fetch every tag; returns once all fetches are submitted.
+  Status AttachQueues(DeviceImpl& dev, uint16_t queues, uint16_t depth, uint32_t max_io_bytes, bool is_block) {
+    const std::string what = "ublk device " + std::to_string(dev.id_);
     std::string char_path = "/dev/ublkc" + std::to_string(dev.id_);
     // devtmpfs (or udev) creates the node; give udev a moment where it runs.
     for (int i = 0; i < 200 && dev.char_fd_ < 0; ++i) {
@@ -426,20 +481,20 @@ class ServerImpl final : public Server {
 
     size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     std::vector<std::future<void>> fetched;
-    for (uint16_t qi = 0; qi < o.queues; ++qi) {
+    for (uint16_t qi = 0; qi < queues; ++qi) {
       auto q = std::make_unique<Queue>();
       q->q_id = qi;
       q->char_fd = dev.char_fd_;
       q->backing_fd = dev.backing_fd_;
       q->backing_is_block = is_block;
-      q->max_io_bytes = o.max_io_bytes;
-      q->map_len = (o.depth * sizeof(abi::IoDesc) + page - 1) / page * page;
+      q->max_io_bytes = max_io_bytes;
+      q->map_len = (depth * sizeof(abi::IoDesc) + page - 1) / page * page;
       void* m = ::mmap(nullptr, q->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_,
                        static_cast<off_t>(abi::DescOffset(qi)));
       if (m == MAP_FAILED) return Status::FromErrno(errno, "mmap descriptors of queue " + std::to_string(qi), what);
       q->descs = static_cast<const abi::IoDesc*>(m);
-      q->tags.resize(o.depth);
-      for (uint16_t t = 0; t < o.depth; ++t) {
+      q->tags.resize(depth);
+      for (uint16_t t = 0; t < depth; ++t) {
         q->tags[t].queue = q.get();
         q->tags[t].tag = t;
       }
@@ -449,10 +504,6 @@ class ServerImpl final : public Server {
       dev.queues_.push_back(std::move(q));
     }
     for (auto& f : fetched) f.wait();
-    // START_DEV waits until the kernel has every fetch: from this thread,
-    // never a reactor.
-    WB_RETURN_IF_ERROR(control_->StartDev(dev.id_, ::getpid()));
-    dev.started_ = true;
     return Status::OK();
   }
 

@@ -78,6 +78,16 @@ class Server {
 
   // Adds, configures and starts a device served by this process.
   virtual Result<std::unique_ptr<Device>> AddDevice(const DeviceOptions& options) = 0;
+  // Takes over device `id` that a dead process served (it must have been
+  // created with recovery): START_USER_RECOVERY, fetch every tag,
+  // END_USER_RECOVERY. /dev/ublkbN stays throughout; I/O the kernel held
+  // meanwhile (REISSUE) completes once adopted. Queues, depth and size come
+  // from the kernel. kNotFound for an unknown id, kUnsupported if the device
+  // has no recovery, kBusy if its old server is still alive after ~10 s.
+  // A failure before the queues are attached leaves the device for a later
+  // attempt; a failure after removes it.
+  virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path) = 0;
+
   virtual const Features& features() const = 0;
   // Queues served by each reactor, in reactor order.
   virtual std::vector<unsigned> QueuesPerReactor() const = 0;
