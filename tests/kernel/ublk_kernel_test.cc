@@ -143,12 +143,29 @@ TEST_F(UblkKernel, DataWrittenThroughTheDiskReachesTheBackingFile) {
   EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0) << "the disk is gone after Remove";
 }
 
+TEST_F(UblkKernel, LibaioBackendKeepsDataAndFlushes) {
+  DeviceOptions o;
+  o.backing_path = Backing("aio", 64 * kMiB);
+  o.backend = BackendKind::kLibaio;
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  EXPECT_EQ(WriteVerify((*dev)->disk_path(), 64 * kMiB, 11, 200, 65536), "");
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);
+  ASSERT_GE(fd, 0);
+  auto w = Aligned(4096);
+  Pattern(w.get(), 4096, 12, 0);
+  EXPECT_EQ(::pwrite(fd, w.get(), 4096, 0), 4096) << std::strerror(errno);
+  EXPECT_EQ(::fsync(fd), 0) << std::strerror(errno);
+  ::close(fd);
+}
+
 TEST_F(UblkKernel, ThirtyTwoDevicesOnTwoReactorsKeepTheirData) {
   std::vector<std::unique_ptr<Device>> devs;
   for (int i = 0; i < 32; ++i) {
     DeviceOptions o;
     o.backing_path = Backing("d" + std::to_string(i), 16 * kMiB);
     o.depth = 16;
+    o.backend = i % 2 ? BackendKind::kLibaio : BackendKind::kIoUring;  // both back ends side by side
     auto d = server_->AddDevice(o);
     ASSERT_TRUE(d.ok()) << i << ": " << d.status().ToString();
     devs.push_back(std::move(d).value());

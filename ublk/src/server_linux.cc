@@ -1,6 +1,7 @@
 // Server, Device and the reactors: the ublk data plane on io_uring. The only
 // file of the module that drives /dev/ublkcN and the back end.
 #include <fcntl.h>
+#include <libaio.h>
 #include <liburing.h>
 #include <linux/fs.h>
 #include <sys/eventfd.h>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "control.h"
+#include "request.h"
 #include "warmblock/ublk/ublk.h"
 
 namespace warmblock::ublk {
@@ -29,19 +31,18 @@ namespace {
 
 constexpr uint64_t kEventFdTag = 1;  // user_data of the reactor's wake-up read
 
-class Reactor;
+constexpr uint64_t kAioEventTag = 2;  // user_data of the libaio completion eventfd read
+
 struct Queue;
 
-// The state of one tag (request slot) of one queue, owned by its reactor.
+// One tag (request slot) of one queue, owned by its reactor.
 struct Tag {
-  enum class Stage { kFetch, kBackendRead, kCopyOut, kCopyIn, kBackendWrite, kOther, kDone };
+  enum class Phase { kFetching, kServing, kDone };
   Queue* queue = nullptr;
   uint16_t tag = 0;
-  Stage stage = Stage::kFetch;
-  char* buf = nullptr;
-  uint32_t len = 0;
-  uint64_t offset = 0;
-  bool fua = false;
+  Phase phase = Phase::kFetching;
+  Request req;
+  iocb aio{};  // used by the libaio back end only
 };
 
 // One hardware queue of one device. Lives on its reactor from AddQueue until
@@ -51,6 +52,7 @@ struct Queue {
   int char_fd = -1;
   int backing_fd = -1;
   bool backing_is_block = false;
+  BackendKind backend = BackendKind::kIoUring;
   uint32_t max_io_bytes = 0;
   const abi::IoDesc* descs = nullptr;
   size_t map_len = 0;
@@ -59,8 +61,10 @@ struct Queue {
   std::promise<void> drained;  // set once live drops to 0
 };
 
-// A reactor thread: one io_uring for the ublk commands of its queues and the
-// back-end I/O they cause. Other threads reach it only through Post().
+// A reactor thread: one io_uring for the ublk commands of its queues and,
+// with the io_uring back end, their back-end I/O; the libaio back end's
+// completions arrive through an eventfd read in the same ring. Other
+// threads reach a reactor only through Post().
 class Reactor {
  public:
   explicit Reactor(unsigned index) : index_(index) {}
@@ -70,6 +74,8 @@ class Reactor {
       thread_.join();
     }
     if (ring_ready_) io_uring_queue_exit(&ring_);
+    if (aio_ready_) io_destroy(aio_);
+    if (aio_event_fd_ >= 0) ::close(aio_event_fd_);
     if (event_fd_ >= 0) ::close(event_fd_);
     for (auto& [size, bufs] : free_bufs_)
       for (char* b : bufs) std::free(b);
@@ -96,38 +102,109 @@ class Reactor {
     }
     uint64_t one = 1;
     ssize_t n = ::write(event_fd_, &one, sizeof one);
-    (void)n;  // the counter cannot overflow with one writer per post
+    (void)n;  // an eventfd write of 1 cannot fail short of overflow
   }
 
-  // Registers every tag of `q` with the kernel (FETCH_REQ). Returns once the
-  // fetches are submitted, which is what START_DEV waits for.
-  std::future<void> AddQueue(Queue* q) {
-    auto done = std::make_shared<std::promise<void>>();
+  // Registers every tag of `q` with the kernel (FETCH_REQ). The future is
+  // ready once the fetches are submitted, which START_DEV waits for, or
+  // holds the error (libaio set-up).
+  std::future<Status> AddQueue(Queue* q) {
+    auto done = std::make_shared<std::promise<Status>>();
     auto fut = done->get_future();
     Post([this, q, done] {
+      if (q->backend == BackendKind::kLibaio) {
+        Status s = EnsureAio();
+        if (!s.ok()) {
+          q->drained.set_value();  // no tag was fetched
+          return done->set_value(s);
+        }
+      }
       q->live = static_cast<unsigned>(q->tags.size());
       for (Tag& t : q->tags) {
-        t.stage = Tag::Stage::kFetch;
+        t.phase = Tag::Phase::kFetching;
         SubmitIoCmd(t, abi::kIoFetchReq, -1);
       }
       io_uring_submit(&ring_);
-      done->set_value();
+      done->set_value(Status::OK());
     });
     return fut;
   }
 
  private:
-  io_uring_sqe* Sqe() {
+  // The reactor's side of one request's steps (see request.h).
+  class Steps final : public IoSteps {
+   public:
+    Steps(Reactor& r, Tag& t) : r_(r), t_(t), q_(*t.queue) {}
+    char* GetBuffer() override { return r_.GetBuf(q_.max_io_bytes); }
+    void PutBuffer(char* buf) override { r_.free_bufs_[q_.max_io_bytes].push_back(buf); }
+    void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
+      if (q_.backend == BackendKind::kLibaio) {
+        io_prep_pread(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
+        return r_.SubmitAio(t_);
+      }
+      io_uring_prep_read(r_.Sqe(t_), q_.backing_fd, buf, len, off);
+    }
+    void WriteBacking(char* buf, uint32_t len, uint64_t off, bool fua) override {
+      if (q_.backend == BackendKind::kLibaio) {
+        io_prep_pwrite(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
+        if (fua) t_.aio.aio_rw_flags = RWF_DSYNC;
+        return r_.SubmitAio(t_);
+      }
+      io_uring_sqe* sqe = r_.Sqe(t_);
+      io_uring_prep_write(sqe, q_.backing_fd, buf, len, off);
+      if (fua) sqe->rw_flags = RWF_DSYNC;
+    }
+    void FlushBacking() override {
+      if (q_.backend == BackendKind::kLibaio) {
+        io_prep_fdsync(&t_.aio, q_.backing_fd);
+        return r_.SubmitAio(t_);
+      }
+      io_uring_prep_fsync(r_.Sqe(t_), q_.backing_fd, IORING_FSYNC_DATASYNC);
+    }
+    // libaio has no discard or zeroing: both back ends use these paths.
+    void DiscardBacking(uint64_t off, uint32_t len) override {
+      if (q_.backing_is_block) {
+        // No io_uring discard for block devices before 6.12; BLKDISCARD is
+        // quick on dm-thin, which only unmaps blocks.
+        uint64_t range[2] = {off, len};
+        int rc = ::ioctl(q_.backing_fd, BLKDISCARD, range);
+        return CompleteStep(t_.req, rc < 0 ? -errno : 0, *this);
+      }
+      io_uring_prep_fallocate(r_.Sqe(t_), q_.backing_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+    }
+    void ZeroBacking(uint64_t off, uint32_t len) override {
+      io_uring_prep_fallocate(r_.Sqe(t_), q_.backing_fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len);
+    }
+    void CopyFromRequest(char* buf, uint32_t len) override {
+      io_uring_prep_read(r_.Sqe(t_), q_.char_fd, buf, len, abi::UserCopyOffset(q_.q_id, t_.tag));
+    }
+    void CopyToRequest(char* buf, uint32_t len) override {
+      io_uring_prep_write(r_.Sqe(t_), q_.char_fd, buf, len, abi::UserCopyOffset(q_.q_id, t_.tag));
+    }
+    void Commit(int32_t result) override {
+      t_.phase = Tag::Phase::kFetching;
+      r_.SubmitIoCmd(t_, abi::kIoCommitAndFetchReq, result);
+    }
+
+   private:
+    Reactor& r_;
+    Tag& t_;
+    Queue& q_;
+  };
+
+  // An SQE whose completion goes to `t`; submits when the SQ ring is full.
+  io_uring_sqe* Sqe(Tag& t) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     while (sqe == nullptr) {
       io_uring_submit(&ring_);
       sqe = io_uring_get_sqe(&ring_);
     }
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
     return sqe;
   }
 
   void SubmitIoCmd(Tag& t, uint32_t op, int32_t result) {
-    io_uring_sqe* sqe = Sqe();
+    io_uring_sqe* sqe = Sqe(t);
     std::memset(sqe, 0, sizeof *sqe);
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = t.queue->char_fd;
@@ -135,12 +212,6 @@ class Reactor {
     abi::IoCmd cmd{t.queue->q_id, t.tag, result, 0};
     std::memcpy(sqe->cmd, &cmd, sizeof cmd);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-  }
-
-  void Commit(Tag& t, int32_t result) {
-    ReleaseBuf(t);
-    t.stage = Tag::Stage::kFetch;
-    SubmitIoCmd(t, abi::kIoCommitAndFetchReq, result);
   }
 
   char* GetBuf(uint32_t size) {
@@ -155,99 +226,71 @@ class Reactor {
     return static_cast<char*>(p);
   }
 
-  void ReleaseBuf(Tag& t) {
-    if (t.buf != nullptr) free_bufs_[t.queue->max_io_bytes].push_back(t.buf);
-    t.buf = nullptr;
+  Status EnsureAio() {
+    if (aio_ready_) return Status::OK();
+    int rc = io_setup(kAioDepth, &aio_);
+    if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": io_setup (libaio)");
+    aio_ready_ = true;
+    aio_event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (aio_event_fd_ < 0) return Status::FromErrno(errno, "libaio eventfd");
+    ArmRead(aio_event_fd_, &aio_event_value_, kAioEventTag);
+    return Status::OK();
   }
 
-  void StartRequest(Tag& t) {
-    Queue& q = *t.queue;
-    const abi::IoDesc& d = q.descs[t.tag];
-    uint8_t op = d.op_flags & 0xff;
-    t.len = d.nr_sectors * 512u;
-    t.offset = d.start_sector * 512u;
-    t.fua = (d.op_flags & abi::kIoFFua) != 0;
-    if (op == abi::kOpRead || op == abi::kOpWrite) {
-      if (t.len > q.max_io_bytes) return Commit(t, -EINVAL);
-      t.buf = GetBuf(q.max_io_bytes);
-      if (t.buf == nullptr) return Commit(t, -ENOMEM);
-      io_uring_sqe* sqe = Sqe();
-      if (op == abi::kOpRead) {
-        io_uring_prep_read(sqe, q.backing_fd, t.buf, t.len, t.offset);
-        t.stage = Tag::Stage::kBackendRead;
-      } else {
-        io_uring_prep_read(sqe, q.char_fd, t.buf, t.len, abi::UserCopyOffset(q.q_id, t.tag));
-        t.stage = Tag::Stage::kCopyIn;
+  void SubmitAio(Tag& t) {
+    t.aio.data = &t;
+    io_set_eventfd(&t.aio, aio_event_fd_);
+    iocb* list[1] = {&t.aio};
+    int rc = io_submit(aio_, 1, list);
+    if (rc == 1) return;
+    if (rc == -EAGAIN) {
+      aio_waiting_.push_back(&t);  // the context is full: retried on completions
+      return;
+    }
+    Steps steps(*this, t);
+    CompleteStep(t.req, rc < 0 ? rc : -EIO, steps);
+  }
+
+  void ReapAio() {
+    io_event events[64];
+    timespec zero{0, 0};
+    int n;
+    while ((n = io_getevents(aio_, 0, 64, events, &zero)) > 0) {
+      for (int i = 0; i < n; ++i) {
+        Tag& t = *static_cast<Tag*>(events[i].data);
+        Complete(t, static_cast<int>(static_cast<long>(events[i].res)));
       }
-      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-      return;
+      std::vector<Tag*> retry;
+      retry.swap(aio_waiting_);
+      for (Tag* t : retry) SubmitAio(*t);
     }
-    if (op == abi::kOpFlush) {
-      io_uring_sqe* sqe = Sqe();
-      io_uring_prep_fsync(sqe, q.backing_fd, IORING_FSYNC_DATASYNC);
-      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-      t.stage = Tag::Stage::kOther;
-      return;
-    }
-    if (op == abi::kOpDiscard && q.backing_is_block) {
-      // No io_uring discard for block devices before 6.12; BLKDISCARD is
-      // quick on dm-thin (it unmaps blocks, no data is written).
-      uint64_t range[2] = {t.offset, t.len};
-      int rc = ::ioctl(q.backing_fd, BLKDISCARD, range);
-      return Commit(t, rc < 0 ? -errno : 0);
-    }
-    if (op == abi::kOpDiscard || op == abi::kOpWriteZeroes) {
-      int mode = op == abi::kOpDiscard ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
-                                       : (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
-      io_uring_sqe* sqe = Sqe();
-      io_uring_prep_fallocate(sqe, q.backing_fd, mode, t.offset, t.len);
-      io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-      t.stage = Tag::Stage::kOther;
-      return;
-    }
-    Commit(t, -EOPNOTSUPP);
   }
 
   void Complete(Tag& t, int res) {
     Queue& q = *t.queue;
-    switch (t.stage) {
-      case Tag::Stage::kFetch:
-        if (res == abi::kIoResOk) return StartRequest(t);
-        // -ENODEV: the device is stopping and the kernel gave the tag back.
-        t.stage = Tag::Stage::kDone;
-        if (--q.live == 0) q.drained.set_value();
-        return;
-      case Tag::Stage::kBackendRead: {
-        if (res < 0) return Commit(t, res);
-        io_uring_sqe* sqe = Sqe();
-        io_uring_prep_write(sqe, q.char_fd, t.buf, static_cast<unsigned>(res), abi::UserCopyOffset(q.q_id, t.tag));
-        io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-        t.stage = Tag::Stage::kCopyOut;
-        return;
-      }
-      case Tag::Stage::kCopyIn: {
-        if (res < 0) return Commit(t, res);
-        io_uring_sqe* sqe = Sqe();
-        io_uring_prep_write(sqe, q.backing_fd, t.buf, static_cast<unsigned>(res), t.offset);
-        if (t.fua) sqe->rw_flags = RWF_DSYNC;
-        io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
-        t.stage = Tag::Stage::kBackendWrite;
-        return;
-      }
-      case Tag::Stage::kCopyOut:
-      case Tag::Stage::kBackendWrite:
-        return Commit(t, res);
-      case Tag::Stage::kOther:
-        return Commit(t, res < 0 ? res : 0);
-      case Tag::Stage::kDone:
-        return;
+    if (t.phase == Tag::Phase::kServing) {
+      Steps steps(*this, t);
+      return CompleteStep(t.req, res, steps);
     }
+    if (t.phase != Tag::Phase::kFetching) return;
+    if (res == abi::kIoResOk) {
+      t.phase = Tag::Phase::kServing;
+      Steps steps(*this, t);
+      return StartRequest(t.req, q.descs[t.tag], q.max_io_bytes, steps);
+    }
+    // -ENODEV: the device is stopping and the kernel gave the tag back.
+    t.phase = Tag::Phase::kDone;
+    if (--q.live == 0) q.drained.set_value();
   }
 
-  void ArmEventFd() {
-    io_uring_sqe* sqe = Sqe();
-    io_uring_prep_read(sqe, event_fd_, &event_value_, sizeof event_value_, 0);
-    io_uring_sqe_set_data64(sqe, kEventFdTag);
+  void ArmRead(int fd, uint64_t* value, uint64_t tag) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (sqe == nullptr) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    io_uring_prep_read(sqe, fd, value, sizeof *value, 0);
+    io_uring_sqe_set_data64(sqe, tag);
   }
 
   // Returns false once asked to stop.
@@ -269,7 +312,7 @@ class Reactor {
   }
 
   void Loop() {
-    ArmEventFd();
+    ArmRead(event_fd_, &event_value_, kEventFdTag);
     bool running = true;
     while (running) {
       int rc = io_uring_submit_and_wait(&ring_, 1);
@@ -279,23 +322,31 @@ class Reactor {
       }
       io_uring_cqe* cqe = nullptr;
       unsigned head = 0, seen = 0;
-      bool wake = false;
+      bool wake = false, aio = false;
       io_uring_for_each_cqe(&ring_, head, cqe) {
         ++seen;
         uint64_t data = io_uring_cqe_get_data64(cqe);
         if (data == kEventFdTag) {
           wake = true;
+        } else if (data == kAioEventTag) {
+          aio = true;
         } else if (data != 0) {
           Complete(*reinterpret_cast<Tag*>(data), cqe->res);
         }
       }
       io_uring_cq_advance(&ring_, seen);
+      if (aio) {
+        ReapAio();
+        ArmRead(aio_event_fd_, &aio_event_value_, kAioEventTag);
+      }
       if (wake) {
         running = RunInbox();
-        ArmEventFd();
+        ArmRead(event_fd_, &event_value_, kEventFdTag);
       }
     }
   }
+
+  static constexpr int kAioDepth = 4096;
 
   unsigned index_;
   io_uring ring_{};
@@ -307,6 +358,11 @@ class Reactor {
   std::vector<std::function<void()>> inbox_;  // guarded by mu_
   // Reactor-thread only:
   std::map<uint32_t, std::vector<char*>> free_bufs_;
+  io_context_t aio_{};
+  bool aio_ready_ = false;
+  int aio_event_fd_ = -1;
+  uint64_t aio_event_value_ = 0;
+  std::vector<Tag*> aio_waiting_;
 };
 
 unsigned Log2(uint32_t v) {
@@ -334,6 +390,7 @@ class DeviceImpl final : public Device {
   std::string disk_path_;
   int char_fd_ = -1;
   int backing_fd_ = -1;
+  BackendKind backend_ = BackendKind::kIoUring;
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<unsigned> queue_reactor_;
   bool added_ = false;  // the kernel device exists
@@ -403,11 +460,13 @@ class ServerImpl final : public Server {
     auto dev = std::make_unique<DeviceImpl>(this, info.dev_id, size);
     dev->added_ = true;
     dev->backing_fd_ = backing.fd;
+    dev->backend_ = o.backend;
     WB_RETURN_IF_ERROR(Configure(*dev, o, is_block));
     return std::unique_ptr<Device>(std::move(dev));
   }
 
-  Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path) override {
+  Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path,
+                                              BackendKind backend) override {
     const std::string what = "adopt ublk device " + std::to_string(id);
     auto info = control_->GetDevInfo(id);
     if (!info.ok()) return info.status().Annotate(what);
@@ -430,6 +489,7 @@ class ServerImpl final : public Server {
     }
     auto dev = std::make_unique<DeviceImpl>(this, id, params->basic.dev_sectors * 512);
     dev->backing_fd_ = backing.fd;
+    dev->backend_ = backend;
     dev->added_ = true;  // from here a failure removes the device
     WB_RETURN_IF_ERROR(
         AttachQueues(*dev, info->nr_hw_queues, info->queue_depth, info->max_io_buf_bytes, backing.is_block));
@@ -480,7 +540,7 @@ class ServerImpl final : public Server {
     if (dev.char_fd_ < 0) return Status::FromErrno(errno, "open " + char_path);
 
     size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-    std::vector<std::future<void>> fetched;
+    std::vector<std::future<Status>> fetched;
     for (uint16_t qi = 0; qi < queues; ++qi) {
       auto q = std::make_unique<Queue>();
       q->q_id = qi;
@@ -488,6 +548,7 @@ class ServerImpl final : public Server {
       q->backing_fd = dev.backing_fd_;
       q->backing_is_block = is_block;
       q->max_io_bytes = max_io_bytes;
+      q->backend = dev.backend_;
       q->map_len = (depth * sizeof(abi::IoDesc) + page - 1) / page * page;
       void* m = ::mmap(nullptr, q->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_,
                        static_cast<off_t>(abi::DescOffset(qi)));
@@ -503,8 +564,12 @@ class ServerImpl final : public Server {
       fetched.push_back(reactors_[r]->AddQueue(q.get()));
       dev.queues_.push_back(std::move(q));
     }
-    for (auto& f : fetched) f.wait();
-    return Status::OK();
+    Status result;
+    for (auto& f : fetched) {
+      Status s = f.get();
+      if (result.ok() && !s.ok()) result = s.Annotate(what);
+    }
+    return result;
   }
 
   unsigned PickReactor() {

@@ -29,6 +29,13 @@ struct Features {
   std::string Describe() const;
 };
 
+// Where a device's back-end reads, writes and flushes go: into the reactor's
+// own io_uring (default), or through a per-reactor libaio context whose
+// completions the reactor reaps (for comparison, and for hosts where
+// io_uring file I/O is restricted). Discard and write-zeroes take the same
+// path with either.
+enum class BackendKind { kIoUring, kLibaio };
+
 struct DeviceOptions {
   // Block device or file the data lives on; opened read-write with O_DIRECT.
   std::string backing_path;
@@ -42,6 +49,7 @@ struct DeviceOptions {
   // Keep /dev/ublkbN across a crash of this process so that a new one can
   // adopt it (USER_RECOVERY_REISSUE where available).
   bool recovery = true;
+  BackendKind backend = BackendKind::kIoUring;
 };
 
 // Checks `options` without touching the kernel; kInvalidArgument naming the
@@ -86,7 +94,8 @@ class Server {
   // has no recovery, kBusy if its old server is still alive after ~10 s.
   // A failure before the queues are attached leaves the device for a later
   // attempt; a failure after removes it.
-  virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path) = 0;
+  virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path,
+                                                      BackendKind backend = BackendKind::kIoUring) = 0;
 
   virtual const Features& features() const = 0;
   // Queues served by each reactor, in reactor order.
