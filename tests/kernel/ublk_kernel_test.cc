@@ -82,6 +82,39 @@ std::string WriteVerify(const std::string& dev, uint64_t dev_bytes, uint64_t see
   return err;
 }
 
+// Runs fio with one job per device: random writes, then a crc32c verify of
+// everything written. Returns fio's exit code (0: every block verified).
+int FioVerify(const std::vector<std::string>& devices, const std::string& size) {
+  std::vector<std::string> args = {"fio",
+                                   "--ioengine=libaio",
+                                   "--direct=1",
+                                   "--rw=randwrite",
+                                   "--bs=4k",
+                                   "--iodepth=16",
+                                   "--size=" + size,
+                                   "--verify=crc32c",
+                                   "--verify_fatal=1",
+                                   "--do_verify=1",
+                                   "--output-format=terse"};
+  for (size_t i = 0; i < devices.size(); ++i) {
+    args.push_back("--name=job" + std::to_string(i));
+    args.push_back("--filename=" + devices[i]);
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execvp("fio", argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 class UblkKernel : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -141,6 +174,32 @@ TEST_F(UblkKernel, DataWrittenThroughTheDiskReachesTheBackingFile) {
   EXPECT_EQ(std::memcmp(got.data(), w.get(), 4096), 0);
   ASSERT_TRUE((*dev)->Remove().ok());
   EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0) << "the disk is gone after Remove";
+}
+
+TEST_F(UblkKernel, FioVerifiesOneDevicePerBackEnd) {
+  for (BackendKind backend : {BackendKind::kIoUring, BackendKind::kLibaio}) {
+    DeviceOptions o;
+    o.backing_path = Backing(backend == BackendKind::kLibaio ? "fio-aio" : "fio-uring", 64 * kMiB);
+    o.backend = backend;
+    auto dev = server_->AddDevice(o);
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    EXPECT_EQ(FioVerify({(*dev)->disk_path()}, "32M"), 0) << "fio verify failed on " << (*dev)->disk_path();
+  }
+}
+
+TEST_F(UblkKernel, FioVerifiesThirtyTwoDevicesAtOnce) {
+  std::vector<std::unique_ptr<Device>> devs;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 32; ++i) {
+    DeviceOptions o;
+    o.backing_path = Backing("fio" + std::to_string(i), 8 * kMiB);
+    o.depth = 16;
+    auto d = server_->AddDevice(o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    paths.push_back((*d)->disk_path());
+    devs.push_back(std::move(d).value());
+  }
+  EXPECT_EQ(FioVerify(paths, "4M"), 0);
 }
 
 TEST_F(UblkKernel, LibaioBackendKeepsDataAndFlushes) {
