@@ -105,8 +105,9 @@ int main(int argc, char** argv) {
                 "  \"rss_per_idle_device_kib\": %.1f,\n  \"rss_per_idle_device_target_kib\": 64,\n"
                 "  \"rss_target_met\": %s,\n  \"add_ms_p50\": %.2f,\n  \"add_ms_p99\": %.2f,\n"
                 "  \"remove_all_s\": %.2f\n}\n",
-                devices, reactors, threads0, threads1, all_threads1 - threads1, rss0, rss1, per_dev, per_dev <= 64 ? "true" : "false",
-                add_ms[add_ms.size() / 2], add_ms[add_ms.size() * 99 / 100], removal_s);
+                devices, reactors, threads0, threads1, all_threads1 - threads1, rss0, rss1, per_dev,
+                per_dev <= 64 ? "true" : "false", add_ms[add_ms.size() / 2], add_ms[add_ms.size() * 99 / 100],
+                removal_s);
   std::fputs(buf, stdout);
   if (!json_path.empty()) std::ofstream(json_path) << buf;
   return 0;
