@@ -33,6 +33,12 @@ std::string Features::Describe() const {
       {abi::kFAutoBufReg, "auto_buf_reg"},
       {abi::kFQuiesce, "quiesce"},
       {abi::kFPerIoDaemon, "per_io_daemon"},
+      {1ull << 14, "buf_reg_off_daemon"},
+      {1ull << 15, "batch_io"},
+      {1ull << 16, "integrity"},
+      {1ull << 17, "safe_stop_dev"},
+      {1ull << 18, "no_auto_part_scan"},
+      {1ull << 19, "shmem_zc"},
   };
   std::string out;
   for (const auto& [bit, name] : kNames) {

@@ -378,11 +378,12 @@ class DeviceImpl final : public Device {
   DeviceImpl(ServerImpl* server, uint32_t id, uint64_t size) : server_(server), id_(id), size_(size) {
     disk_path_ = "/dev/ublkb" + std::to_string(id);
   }
-  ~DeviceImpl() override { (void)Remove(); }
+  ~DeviceImpl() override { (void)Teardown(); }
   uint32_t id() const override { return id_; }
   const std::string& disk_path() const override { return disk_path_; }
   uint64_t size_bytes() const override { return size_; }
   Status Remove() override;
+  Status Teardown();
 
   ServerImpl* server_;
   uint32_t id_;
@@ -598,6 +599,18 @@ class ServerImpl final : public Server {
 };
 
 Status DeviceImpl::Remove() {
+  if (started_) {
+    // A mounted file system (or any exclusive holder) keeps the disk: never
+    // tear a volume away from under a container.
+    int fd = ::open(disk_path_.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+    if (fd < 0 && errno == EBUSY)
+      return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": in use (mounted?); unmount it first");
+    if (fd >= 0) ::close(fd);
+  }
+  return Teardown();
+}
+
+Status DeviceImpl::Teardown() {
   Status result = Status::OK();
   const std::string what = "remove ublk device " + std::to_string(id_);
   if (added_ && !queues_.empty()) {

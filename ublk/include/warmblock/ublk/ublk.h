@@ -71,8 +71,9 @@ class Device {
   virtual uint32_t id() const = 0;
   virtual const std::string& disk_path() const = 0;  // "/dev/ublkbN"
   virtual uint64_t size_bytes() const = 0;
-  // Stops and deletes the device now, reporting errors (the destructor
-  // does the same silently). Idempotent.
+  // Stops and deletes the device now, reporting errors. kBusy while the
+  // disk is mounted or held exclusively. The destructor removes the device
+  // regardless. Idempotent.
   virtual Status Remove() = 0;
 };
 
