@@ -293,7 +293,9 @@ TEST_F(UblkKernel, RemovalWhileIoIsInFlightEndsWithErrorsNotAHang) {
   });
   while (writes < 20 && error == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto start = std::chrono::steady_clock::now();
-  Status s = (*dev)->Remove();
+  EXPECT_EQ((*dev)->Remove().code(), server_->features().safe_stop() ? Code::kBusy : Code::kOk)
+      << "without force, an open disk stays where the kernel can tell";
+  Status s = (*dev)->Remove(/*force=*/true);
   writer.join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(s.ok()) << s.ToString();
@@ -385,6 +387,26 @@ TEST_F(UblkKernel, AdoptingALiveOrUnknownDeviceFailsClearly) {
   ASSERT_TRUE(dev.ok()) << dev.status().ToString();
   EXPECT_EQ(server_->AdoptDevice((*dev)->id(), o.backing_path).status().code(), Code::kUnsupported);
   EXPECT_EQ(server_->AdoptDevice(4000, o.backing_path).status().code(), Code::kNotFound);
+}
+
+TEST_F(UblkKernel, RemoveRefusesAnOpenDiskWhereTheKernelCanTell) {
+  DeviceOptions o;
+  o.backing_path = Backing("open", 16 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  Status s = (*dev)->Remove();
+  if (server_->features().safe_stop()) {
+    EXPECT_EQ(s.code(), Code::kBusy) << s.ToString();
+    ::close(fd);
+    EXPECT_TRUE((*dev)->Remove().ok());
+  } else {
+    // Without TRY_STOP_DEV a plain opener cannot be seen: the stop goes on.
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    ::close(fd);
+  }
+  EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0);
 }
 
 TEST_F(UblkKernel, FlushAndFuaWritesSucceed) {

@@ -26,6 +26,9 @@ class Control {
   // never call it from a thread that fetches.
   virtual Status StartDev(uint32_t dev_id, pid_t server_pid) = 0;
   virtual Status StopDev(uint32_t dev_id) = 0;
+  // Stops only if nothing has /dev/ublkbN open (kBusy otherwise); needs
+  // UBLK_F_SAFE_STOP_DEV.
+  virtual Status TryStopDev(uint32_t dev_id) = 0;
   // Waits until /dev/ublkcN is closed and unmapped unless `async`.
   virtual Status DelDev(uint32_t dev_id, bool async) = 0;
   virtual Result<abi::DevInfo> GetDevInfo(uint32_t dev_id) = 0;

@@ -67,6 +67,7 @@ class LinuxCtl final : public Control {
     return Send(abi::kCmdStartDev, cmd);
   }
   Status StopDev(uint32_t dev_id) override { return Send(abi::kCmdStopDev, MakeCtrlCmd(dev_id)); }
+  Status TryStopDev(uint32_t dev_id) override { return Send(abi::kCmdTryStopDev, MakeCtrlCmd(dev_id)); }
   Status DelDev(uint32_t dev_id, bool async) override {
     return Send(async ? abi::kCmdDelDevAsync : abi::kCmdDelDev, MakeCtrlCmd(dev_id));
   }

@@ -20,6 +20,7 @@ bool Features::user_recovery() const { return flags & abi::kFUserRecovery; }
 bool Features::recovery_reissue() const { return flags & abi::kFUserRecoveryReissue; }
 bool Features::update_size() const { return flags & abi::kFUpdateSize; }
 bool Features::auto_buf_reg() const { return flags & abi::kFAutoBufReg; }
+bool Features::safe_stop() const { return flags & abi::kFSafeStopDev; }
 
 std::string Features::Describe() const {
   static const std::pair<uint64_t, const char*> kNames[] = {
@@ -36,8 +37,8 @@ std::string Features::Describe() const {
       {1ull << 14, "buf_reg_off_daemon"},
       {1ull << 15, "batch_io"},
       {1ull << 16, "integrity"},
-      {1ull << 17, "safe_stop_dev"},
-      {1ull << 18, "no_auto_part_scan"},
+      {abi::kFSafeStopDev, "safe_stop_dev"},
+      {abi::kFNoAutoPartScan, "no_auto_part_scan"},
       {1ull << 19, "shmem_zc"},
   };
   std::string out;

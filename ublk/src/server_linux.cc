@@ -382,7 +382,7 @@ class DeviceImpl final : public Device {
   uint32_t id() const override { return id_; }
   const std::string& disk_path() const override { return disk_path_; }
   uint64_t size_bytes() const override { return size_; }
-  Status Remove() override;
+  Status Remove(bool force) override;
   Status Teardown();
 
   ServerImpl* server_;
@@ -449,6 +449,10 @@ class ServerImpl final : public Server {
     info.dev_id = ~0u;
     info.ublksrv_pid = ::getpid();
     info.flags = abi::kFCmdIoctlEncode | abi::kFUserCopy;
+    // Optional features this kernel has: no partition scan at START_DEV (a
+    // read that a fresh volume does not need), and a stop that refuses
+    // while the disk is open.
+    info.flags |= features_.flags & (abi::kFNoAutoPartScan | abi::kFSafeStopDev);
     if (o.recovery && features_.user_recovery()) {
       info.flags |= abi::kFUserRecovery;
       if (features_.recovery_reissue()) info.flags |= abi::kFUserRecoveryReissue;
@@ -598,14 +602,20 @@ class ServerImpl final : public Server {
   std::vector<unsigned> load_;  // queues per reactor, guarded by mu_
 };
 
-Status DeviceImpl::Remove() {
-  if (started_) {
+Status DeviceImpl::Remove(bool force) {
+  if (started_ && !force) {
     // A mounted file system (or any exclusive holder) keeps the disk: never
     // tear a volume away from under a container.
     int fd = ::open(disk_path_.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
     if (fd < 0 && errno == EBUSY)
       return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": in use (mounted?); unmount it first");
     if (fd >= 0) ::close(fd);
+    if (server_->features().safe_stop()) {
+      Status s = server_->control_->TryStopDev(id_);
+      if (s.code() == Status::Code::kBusy)
+        return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": open by another process");
+      if (!s.ok()) return s.Annotate("remove " + disk_path_);
+    }
   }
   return Teardown();
 }
@@ -644,8 +654,12 @@ Status DeviceImpl::Teardown() {
   if (backing_fd_ >= 0) ::close(backing_fd_);
   backing_fd_ = -1;
   if (added_) {
-    // DEL_DEV waits for /dev/ublkcN to be closed, which it now is.
-    Status s = server_->control_->DelDev(id_, false);
+    // Synchronous DEL_DEV also waits for the last opener of /dev/ublkbN to
+    // close it, which may be the caller itself: use DEL_DEV_ASYNC (6.9+) and
+    // let the kernel free the device when the disk is released.
+    Status s = server_->control_->DelDev(id_, true);
+    if (s.code() == Status::Code::kUnsupported || s.code() == Status::Code::kInvalidArgument)
+      s = server_->control_->DelDev(id_, false);
     if (!s.ok() && result.ok()) result = s.Annotate(what);
     added_ = false;
   }

@@ -108,6 +108,7 @@ inline constexpr uint32_t kCmdStartUserRecovery = _IOWR('u', 0x10, CtrlCmd);
 inline constexpr uint32_t kCmdEndUserRecovery = _IOWR('u', 0x11, CtrlCmd);
 inline constexpr uint32_t kCmdGetFeatures = _IOR('u', 0x13, CtrlCmd);
 inline constexpr uint32_t kCmdDelDevAsync = _IOR('u', 0x14, CtrlCmd);
+inline constexpr uint32_t kCmdTryStopDev = _IOWR('u', 0x17, CtrlCmd);
 
 // I/O commands on /dev/ublkcN.
 inline constexpr uint32_t kIoFetchReq = _IOWR('u', 0x20, IoCmd);
@@ -126,6 +127,8 @@ inline constexpr uint64_t kFUpdateSize = 1ull << 10;
 inline constexpr uint64_t kFAutoBufReg = 1ull << 11;
 inline constexpr uint64_t kFQuiesce = 1ull << 12;
 inline constexpr uint64_t kFPerIoDaemon = 1ull << 13;
+inline constexpr uint64_t kFSafeStopDev = 1ull << 17;
+inline constexpr uint64_t kFNoAutoPartScan = 1ull << 18;
 
 // Request ops and flags in IoDesc::op_flags.
 inline constexpr uint8_t kOpRead = 0;

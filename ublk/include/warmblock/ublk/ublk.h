@@ -25,6 +25,7 @@ struct Features {
   bool recovery_reissue() const;
   bool update_size() const;
   bool auto_buf_reg() const;
+  bool safe_stop() const;  // TRY_STOP_DEV: the kernel refuses to stop an open disk
   // Space-separated names of the known flags that are set.
   std::string Describe() const;
 };
@@ -71,10 +72,12 @@ class Device {
   virtual uint32_t id() const = 0;
   virtual const std::string& disk_path() const = 0;  // "/dev/ublkbN"
   virtual uint64_t size_bytes() const = 0;
-  // Stops and deletes the device now, reporting errors. kBusy while the
-  // disk is mounted or held exclusively. The destructor removes the device
-  // regardless. Idempotent.
-  virtual Status Remove() = 0;
+  // Stops and deletes the device now, reporting errors. Unless `force`:
+  // kBusy while the disk is mounted or held exclusively, and on kernels
+  // with safe_stop() while anything has it open. With `force` (and in the
+  // destructor) the device goes regardless and its users get I/O errors.
+  // Idempotent.
+  virtual Status Remove(bool force = false) = 0;
 };
 
 // Owns the control connection and the reactor threads. Thread-safe.
