@@ -7,12 +7,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace warmblock::testing {
 
@@ -44,6 +46,24 @@ inline std::string ScratchDir(const std::string& tag) {
   const char* base = std::getenv("WARMBLOCK_SCRATCH");
   std::string dir = std::string(base ? base : "/tmp") + "/wbk-" + std::to_string(::getpid()) + "-" + tag;
   return dir;
+}
+
+// Runs argv[0] (looked up in PATH) with stdout discarded; returns its exit
+// code, 127 if it could not start, -1 if it died of a signal.
+inline int RunCommand(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace warmblock::testing

@@ -58,22 +58,6 @@ int ReadByte(const std::string& dev, uint64_t offset) {
   return n == 4096 ? static_cast<unsigned char>(buf.get()[0]) : -1;
 }
 
-int RunCommand(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Loop devices bound to files under `dir` (from sysfs).
 int LoopsBoundUnder(const std::string& dir) {
   int n = 0;
@@ -181,7 +165,7 @@ TEST_F(ThinpoolKernel, SnapshotOfAFormattedImageSeesTheOriginAndDiverges) {
   ASSERT_TRUE(golden.ok());
   auto g = pool_->Activate(golden->id);
   ASSERT_TRUE(g.ok());
-  ASSERT_EQ(RunCommand({"mkfs.ext4", "-q", "-F", "-E", "nodiscard", g->path}), 0);
+  ASSERT_EQ(warmblock::testing::RunCommand({"mkfs.ext4", "-q", "-F", "-E", "nodiscard", g->path}), 0);
   std::string mnt = dir_ + "/mnt";
   fs::create_directories(mnt);
   ASSERT_EQ(::mount(g->path.c_str(), mnt.c_str(), "ext4", 0, nullptr), 0) << std::strerror(errno);

@@ -100,19 +100,7 @@ int FioVerify(const std::vector<std::string>& devices, const std::string& size) 
     args.push_back("--name=job" + std::to_string(i));
     args.push_back("--filename=" + devices[i]);
   }
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execvp("fio", argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return warmblock::testing::RunCommand(args);
 }
 
 class UblkKernel : public ::testing::Test {
@@ -202,20 +190,13 @@ TEST_F(UblkKernel, FioVerifiesThirtyTwoDevicesAtOnce) {
   EXPECT_EQ(FioVerify(paths, "4M"), 0);
 }
 
-TEST_F(UblkKernel, LibaioBackendKeepsDataAndFlushes) {
+TEST_F(UblkKernel, LibaioBackendKeepsData) {
   DeviceOptions o;
   o.backing_path = Backing("aio", 64 * kMiB);
   o.backend = BackendKind::kLibaio;
   auto dev = server_->AddDevice(o);
   ASSERT_TRUE(dev.ok()) << dev.status().ToString();
   EXPECT_EQ(WriteVerify((*dev)->disk_path(), 64 * kMiB, 11, 200, 65536), "");
-  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);
-  ASSERT_GE(fd, 0);
-  auto w = Aligned(4096);
-  Pattern(w.get(), 4096, 12, 0);
-  EXPECT_EQ(::pwrite(fd, w.get(), 4096, 0), 4096) << std::strerror(errno);
-  EXPECT_EQ(::fsync(fd), 0) << std::strerror(errno);
-  ::close(fd);
 }
 
 TEST_F(UblkKernel, ThirtyTwoDevicesOnTwoReactorsKeepTheirData) {
@@ -409,18 +390,21 @@ TEST_F(UblkKernel, RemoveRefusesAnOpenDiskWhereTheKernelCanTell) {
   EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0);
 }
 
-TEST_F(UblkKernel, FlushAndFuaWritesSucceed) {
-  DeviceOptions o;
-  o.backing_path = Backing("f", 16 * kMiB);
-  auto dev = server_->AddDevice(o);
-  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);
-  ASSERT_GE(fd, 0);
-  auto w = Aligned(4096);
-  Pattern(w.get(), 4096, 5, 0);
-  EXPECT_EQ(::pwrite(fd, w.get(), 4096, 0), 4096) << std::strerror(errno);
-  EXPECT_EQ(::fsync(fd), 0) << std::strerror(errno);
-  ::close(fd);
+TEST_F(UblkKernel, FlushAndFuaWritesSucceedOnBothBackEnds) {
+  for (BackendKind backend : {BackendKind::kIoUring, BackendKind::kLibaio}) {
+    DeviceOptions o;
+    o.backing_path = Backing(backend == BackendKind::kLibaio ? "f-aio" : "f-uring", 16 * kMiB);
+    o.backend = backend;
+    auto dev = server_->AddDevice(o);
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);  // O_DSYNC: FUA writes
+    ASSERT_GE(fd, 0);
+    auto w = Aligned(4096);
+    Pattern(w.get(), 4096, 5, 0);
+    EXPECT_EQ(::pwrite(fd, w.get(), 4096, 0), 4096) << std::strerror(errno);
+    EXPECT_EQ(::fsync(fd), 0) << std::strerror(errno);
+    ::close(fd);
+  }
 }
 
 TEST_F(UblkKernel, DiscardPunchesHolesInTheBackingFile) {

@@ -29,19 +29,6 @@ std::string Missing() {
   return "";
 }
 
-int Mkfs(const std::string& dev) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execlp("mkfs.ext4", "mkfs.ext4", "-q", "-F", dev.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 class VolumeKernel : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -115,7 +102,7 @@ TEST_F(VolumeKernel, ASnapshotOfTheGoldenImageMountsThroughUblk) {
   ASSERT_TRUE(golden.ok());
   auto g = pool_->Activate(golden->id);
   ASSERT_TRUE(g.ok());
-  ASSERT_EQ(Mkfs(g->path), 0);
+  ASSERT_EQ(testing::RunCommand({"mkfs.ext4", "-q", "-F", g->path}), 0);
   ASSERT_TRUE(pool_->Deactivate(golden->id).ok());
 
   auto snap = pool_->Snapshot(golden->id, {"c1", 0, std::nullopt});
