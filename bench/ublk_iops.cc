@@ -1,0 +1,111 @@
+// ublk data path throughput: fio 4 KiB random reads (and writes) on a ublk
+// disk served by one reactor, against a loop device (direct I/O) on the same
+// backing file, measured in one run. Writes a JSON summary with the ratio.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "warmblock/thinpool/kernel.h"
+#include "warmblock/ublk/ublk.h"
+
+namespace {
+
+// Runs fio on `dev` and returns its IOPS for `rw` (randread/randwrite), or
+// -1. fio's JSON output goes to a file that is scanned for "iops".
+double Fio(const std::string& dev, const std::string& rw, int seconds, const std::string& out) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string runtime = "--runtime=" + std::to_string(seconds);
+    std::string output = "--output=" + out;
+    std::string filename = "--filename=" + dev;
+    std::string mode = "--rw=" + rw;
+    ::execlp("fio", "fio", "--name=bench", filename.c_str(), mode.c_str(), "--bs=4k", "--iodepth=32",
+             "--ioengine=io_uring", "--direct=1", "--time_based", runtime.c_str(), "--output-format=json",
+             output.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  std::ifstream in(out);
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string section = rw == "randread" ? "\"read\"" : "\"write\"";
+  size_t at = json.find(section);
+  if (at == std::string::npos) return -1;
+  at = json.find("\"iops\"", at);
+  if (at == std::string::npos) return -1;
+  at = json.find(':', at);
+  return std::atof(json.c_str() + at + 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = 10;
+  std::string json_path, dir = "/tmp/warmblock-bench-iops";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atoi(argv[++i]);
+    } else if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--seconds N] [--json FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string backing = dir + "/backing";
+  {
+    // Written out, not sparse: reads must touch real pages on both paths.
+    std::ofstream f(backing, std::ios::binary);
+    std::vector<char> chunk(1 << 20, 'x');
+    for (int i = 0; i < 256; ++i) f.write(chunk.data(), chunk.size());
+  }
+  auto block = warmblock::thinpool::LinuxBlockDevices();
+  auto loop = block->Attach(backing);
+  auto server = warmblock::ublk::Server::Start({1});
+  if (!loop.ok() || !server.ok()) {
+    std::fprintf(stderr, "bench: %s %s\n", loop.status().ToString().c_str(), server.status().ToString().c_str());
+    return 1;
+  }
+  warmblock::ublk::DeviceOptions o;
+  o.backing_path = backing;
+  o.depth = 128;
+  auto dev = (*server)->AddDevice(o);
+  if (!dev.ok()) {
+    std::fprintf(stderr, "bench: %s\n", dev.status().ToString().c_str());
+    return 1;
+  }
+  std::string fio_out = dir + "/fio.json";
+  double loop_read = Fio((*loop)->path(), "randread", seconds, fio_out);
+  double ublk_read = Fio((*dev)->disk_path(), "randread", seconds, fio_out);
+  double loop_write = Fio((*loop)->path(), "randwrite", seconds, fio_out);
+  double ublk_write = Fio((*dev)->disk_path(), "randwrite", seconds, fio_out);
+  if (loop_read <= 0 || ublk_read <= 0 || loop_write <= 0 || ublk_write <= 0) {
+    std::fprintf(stderr, "bench: fio failed\n");
+    return 1;
+  }
+  char buf[640];
+  std::snprintf(buf, sizeof buf,
+                "{\n  \"seconds_per_case\": %d,\n  \"reactors\": 1,\n  \"loop_direct_io\": %s,\n"
+                "  \"loop_randread_iops\": %.0f,\n  \"ublk_randread_iops\": %.0f,\n  \"ublk_over_loop_read\": %.2f,\n"
+                "  \"loop_randwrite_iops\": %.0f,\n  \"ublk_randwrite_iops\": %.0f,\n"
+                "  \"ublk_over_loop_write\": %.2f\n}\n",
+                seconds, (*loop)->direct_io() ? "true" : "false", loop_read, ublk_read, ublk_read / loop_read,
+                loop_write, ublk_write, ublk_write / loop_write);
+  std::fputs(buf, stdout);
+  if (!json_path.empty()) std::ofstream(json_path) << buf;
+  dev->reset();
+  loop->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
