@@ -46,8 +46,9 @@ wb_build() {
   cmake --build "$dir" -j"$(nproc)" || wb_die "build in $dir failed"
 }
 
-# Whether kernel work can run on this host: root, device-mapper thin pool
-# and loop devices present (or loadable). Prints the reason when not.
+# Whether kernel work can run on this host: root, device-mapper thin pool,
+# loop devices and ublk with USER_COPY-era features present (or loadable).
+# Prints the reason when not.
 wb_native_kernel_ok() {
   [ "$(id -u)" -eq 0 ] || { echo "not root"; return 1; }
   if [ ! -e /dev/mapper/control ] && ! modprobe -q dm-thin-pool 2>/dev/null; then
@@ -57,6 +58,9 @@ wb_native_kernel_ok() {
     echo "no dm thin-pool target"; return 1
   fi
   [ -e /dev/loop-control ] || { echo "no loop devices"; return 1; }
+  if [ ! -e /dev/ublk-control ] && ! modprobe -q ublk_drv ublks_max=1024 2>/dev/null; then
+    echo "no ublk (and ublk_drv cannot be loaded)"; return 1
+  fi
   return 0
 }
 
