@@ -125,6 +125,17 @@ class UblkKernel : public ::testing::Test {
     return path;
   }
 
+  // A device with default options and `backend` over a fresh backing file;
+  // fails the test and returns nullptr on error.
+  std::unique_ptr<Device> AddOn(const std::string& name, uint64_t bytes, BackendKind backend) {
+    DeviceOptions o;
+    o.backing_path = Backing(name + (backend == BackendKind::kLibaio ? "-aio" : "-uring"), bytes);
+    o.backend = backend;
+    auto dev = server_->AddDevice(o);
+    EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+    return dev.ok() ? std::move(dev).value() : nullptr;
+  }
+
   std::string dir_;
   std::unique_ptr<Server> server_;
 };
@@ -166,12 +177,9 @@ TEST_F(UblkKernel, DataWrittenThroughTheDiskReachesTheBackingFile) {
 
 TEST_F(UblkKernel, FioVerifiesOneDevicePerBackEnd) {
   for (BackendKind backend : {BackendKind::kIoUring, BackendKind::kLibaio}) {
-    DeviceOptions o;
-    o.backing_path = Backing(backend == BackendKind::kLibaio ? "fio-aio" : "fio-uring", 64 * kMiB);
-    o.backend = backend;
-    auto dev = server_->AddDevice(o);
-    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-    EXPECT_EQ(FioVerify({(*dev)->disk_path()}, "32M"), 0) << "fio verify failed on " << (*dev)->disk_path();
+    auto dev = AddOn("fio", 64 * kMiB, backend);
+    ASSERT_TRUE(dev);
+    EXPECT_EQ(FioVerify({dev->disk_path()}, "32M"), 0) << "fio verify failed on " << dev->disk_path();
   }
 }
 
@@ -392,12 +400,9 @@ TEST_F(UblkKernel, RemoveRefusesAnOpenDiskWhereTheKernelCanTell) {
 
 TEST_F(UblkKernel, FlushAndFuaWritesSucceedOnBothBackEnds) {
   for (BackendKind backend : {BackendKind::kIoUring, BackendKind::kLibaio}) {
-    DeviceOptions o;
-    o.backing_path = Backing(backend == BackendKind::kLibaio ? "f-aio" : "f-uring", 16 * kMiB);
-    o.backend = backend;
-    auto dev = server_->AddDevice(o);
-    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-    int fd = ::open((*dev)->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);  // O_DSYNC: FUA writes
+    auto dev = AddOn("flush", 16 * kMiB, backend);
+    ASSERT_TRUE(dev);
+    int fd = ::open(dev->disk_path().c_str(), O_RDWR | O_DIRECT | O_DSYNC);  // O_DSYNC: FUA writes
     ASSERT_GE(fd, 0);
     auto w = Aligned(4096);
     Pattern(w.get(), 4096, 5, 0);
