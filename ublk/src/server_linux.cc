@@ -136,7 +136,16 @@ class Reactor {
    public:
     Steps(Reactor& r, Tag& t) : r_(r), t_(t), q_(*t.queue) {}
     char* GetBuffer() override { return r_.GetBuf(q_.max_io_bytes); }
-    void PutBuffer(char* buf) override { r_.free_bufs_[q_.max_io_bytes].push_back(buf); }
+    void PutBuffer(char* buf) override {
+      // Keep a few for the next requests; a burst's surplus goes back to
+      // the allocator so that idle memory does not stay at the peak.
+      auto& list = r_.free_bufs_[q_.max_io_bytes];
+      if (list.size() < kIdleBuffersKept) {
+        list.push_back(buf);
+      } else {
+        std::free(buf);
+      }
+    }
     void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
       if (q_.backend == BackendKind::kLibaio) {
         io_prep_pread(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
@@ -347,6 +356,7 @@ class Reactor {
   }
 
   static constexpr int kAioDepth = 4096;
+  static constexpr size_t kIdleBuffersKept = 16;  // per size class and reactor
 
   unsigned index_;
   io_uring ring_{};

@@ -5,7 +5,8 @@
 //
 // Data moves with USER_COPY (Linux >= 6.5): the reactor reads or writes the
 // request's data on /dev/ublkcN with buffers drawn from a per-reactor pool
-// that grows with I/O in flight, never depth x max I/O per device.
+// that grows with I/O in flight and keeps at most 16 idle buffers per size,
+// never depth x max I/O per device.
 #pragma once
 
 #include <cstdint>
