@@ -201,16 +201,18 @@ class Reactor {
     Queue& q_;
   };
 
-  // An SQE whose completion goes to `t`; submits when the SQ ring is full.
-  io_uring_sqe* Sqe(Tag& t) {
+  // A free SQE whose completion carries `user_data`; submits what is queued
+  // when the SQ ring is full.
+  io_uring_sqe* Sqe(uint64_t user_data) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     while (sqe == nullptr) {
       io_uring_submit(&ring_);
       sqe = io_uring_get_sqe(&ring_);
     }
-    io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
+    io_uring_sqe_set_data64(sqe, user_data);
     return sqe;
   }
+  io_uring_sqe* Sqe(Tag& t) { return Sqe(reinterpret_cast<uint64_t>(&t)); }
 
   void SubmitIoCmd(Tag& t, uint32_t op, int32_t result) {
     io_uring_sqe* sqe = Sqe(t);
@@ -292,15 +294,7 @@ class Reactor {
     if (--q.live == 0) q.drained.set_value();
   }
 
-  void ArmRead(int fd, uint64_t* value, uint64_t tag) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (sqe == nullptr) {
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
-    }
-    io_uring_prep_read(sqe, fd, value, sizeof *value, 0);
-    io_uring_sqe_set_data64(sqe, tag);
-  }
+  void ArmRead(int fd, uint64_t* value, uint64_t tag) { io_uring_prep_read(Sqe(tag), fd, value, sizeof *value, 0); }
 
   // Returns false once asked to stop.
   bool RunInbox() {
@@ -650,9 +644,6 @@ Status DeviceImpl::Teardown() {
       }
       server_->Unplace(queue_reactor_[i]);
     }
-  } else if (added_ && started_) {
-    Status s = server_->control_->StopDev(id_);
-    if (!s.ok()) result = s.Annotate(what);
   }
   for (auto& q : queues_) {
     if (q && q->descs != nullptr) ::munmap(const_cast<abi::IoDesc*>(q->descs), q->map_len);
