@@ -62,7 +62,9 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto server = warmblock::ublk::Server::Start({reactors});
+  warmblock::ublk::ServerOptions server_options;
+  server_options.reactors = reactors;
+  auto server = warmblock::ublk::Server::Start(server_options);
   if (!server.ok()) {
     std::fprintf(stderr, "bench: %s\n", server.status().ToString().c_str());
     return 1;

@@ -161,7 +161,10 @@ int main(int argc, char** argv) {
 
   // What a container gets: the volume as a ublk disk served by this process.
   {
-    auto server = warmblock::ublk::Server::Start({1});
+    warmblock::ublk::ServerOptions server_options;
+    server_options.reactors = 1;
+    server_options.log = [](const std::string& line) { std::fprintf(stdout, "%s\n", line.c_str()); };
+    auto server = warmblock::ublk::Server::Start(server_options);
     if (!server.ok()) Fail("ublk server", server.status());
     warmblock::ublk::DeviceOptions o;
     o.backing_path = first.path;

@@ -44,7 +44,9 @@ class VolumeKernel : public ::testing::Test {
     auto p = tp::Pool::Create(o, {dm_.get(), block_.get()});
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     pool_ = std::move(p).value();
-    auto s = ublk::Server::Start({1});
+    ublk::ServerOptions server_options;
+    server_options.reactors = 1;
+    auto s = ublk::Server::Start(server_options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
   }

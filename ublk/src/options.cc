@@ -16,6 +16,7 @@ Status Bad(const std::string& field, uint64_t value, const std::string& rule) {
 }  // namespace
 
 bool Features::user_copy() const { return flags & abi::kFUserCopy; }
+bool Features::need_get_data() const { return flags & abi::kFNeedGetData; }
 bool Features::user_recovery() const { return flags & abi::kFUserRecovery; }
 bool Features::recovery_reissue() const { return flags & abi::kFUserRecoveryReissue; }
 bool Features::update_size() const { return flags & abi::kFUpdateSize; }
@@ -25,6 +26,7 @@ bool Features::safe_stop() const { return flags & abi::kFSafeStopDev; }
 std::string Features::Describe() const {
   static const std::pair<uint64_t, const char*> kNames[] = {
       {abi::kFZeroCopy, "zero_copy"},
+      {abi::kFNeedGetData, "need_get_data"},
       {abi::kFUserRecovery, "user_recovery"},
       {abi::kFUserRecoveryReissue, "user_recovery_reissue"},
       {abi::kFCmdIoctlEncode, "cmd_ioctl_encode"},
@@ -48,6 +50,20 @@ std::string Features::Describe() const {
     out += name;
   }
   return out.empty() ? "none" : out;
+}
+
+const char* CopyModeName(CopyMode mode) {
+  switch (mode) {
+    case CopyMode::kAuto:
+      return "auto";
+    case CopyMode::kZeroCopy:
+      return "zero-copy";
+    case CopyMode::kUserCopy:
+      return "user-copy";
+    case CopyMode::kBuffered:
+      return "buffered";
+  }
+  return "?";
 }
 
 Status ValidateDeviceOptions(const DeviceOptions& o) {

@@ -6,33 +6,45 @@ namespace warmblock::ublk {
 namespace {
 
 void Finish(Request& r, int32_t result, IoSteps& io) {
-  if (r.buf != nullptr) io.PutBuffer(r.buf);
+  char* buf = r.buf;
   r.buf = nullptr;
   r.stage = Request::Stage::kIdle;
-  io.Commit(result);
+  if (r.mode == CopyMode::kBuffered && r.op == abi::kOpRead) return io.Commit(result, buf);
+  if (buf != nullptr) io.PutBuffer(buf);
+  io.Commit(result, nullptr);
 }
+
+bool IsData(uint8_t op) { return op == abi::kOpRead || op == abi::kOpWrite; }
 
 }  // namespace
 
+bool NeedsBuffer(CopyMode mode, const abi::IoDesc& desc) {
+  return mode != CopyMode::kZeroCopy && IsData(desc.op_flags & 0xff);
+}
+
 void StartRequest(Request& r, const abi::IoDesc& desc, uint32_t max_io_bytes, IoSteps& io) {
-  const uint8_t op = desc.op_flags & 0xff;
+  r.op = desc.op_flags & 0xff;
   r.len = desc.nr_sectors * 512u;
   r.offset = desc.start_sector * 512u;
   r.fua = (desc.op_flags & abi::kIoFFua) != 0;
-  switch (op) {
-    case abi::kOpRead:
-    case abi::kOpWrite:
-      if (r.len == 0 || r.len > max_io_bytes) return Finish(r, -EINVAL, io);
+  if (IsData(r.op)) {
+    if (r.len == 0 || r.len > max_io_bytes) return Finish(r, -EINVAL, io);
+    if (NeedsBuffer(r.mode, desc)) {
       r.buf = io.GetBuffer();
       if (r.buf == nullptr) return Finish(r, -ENOMEM, io);
-      if (op == abi::kOpRead) {
-        r.stage = Request::Stage::kBackendRead;
-        io.ReadBacking(r.buf, r.len, r.offset);
-      } else {
-        r.stage = Request::Stage::kCopyIn;
-        io.CopyFromRequest(r.buf, r.len);
-      }
-      return;
+    }
+    if (r.op == abi::kOpRead) {
+      r.stage = Request::Stage::kBackendRead;
+      return io.ReadBacking(r.buf, r.len, r.offset);
+    }
+    if (r.mode == CopyMode::kZeroCopy) {
+      r.stage = Request::Stage::kBackendWrite;
+      return io.WriteBacking(r.buf, r.len, r.offset, r.fua);
+    }
+    r.stage = Request::Stage::kCopyIn;
+    return io.CopyFromRequest(r.buf, r.len);
+  }
+  switch (r.op) {
     case abi::kOpFlush:
       r.stage = Request::Stage::kOther;
       return io.FlushBacking();
@@ -50,15 +62,15 @@ void StartRequest(Request& r, const abi::IoDesc& desc, uint32_t max_io_bytes, Io
 void CompleteStep(Request& r, int result, IoSteps& io) {
   switch (r.stage) {
     case Request::Stage::kBackendRead:
-      if (result < 0) return Finish(r, result, io);
       // A short read (end of a file) is passed on as it is; the kernel
       // fails the rest of the request.
+      if (result < 0 || r.mode != CopyMode::kUserCopy) return Finish(r, result, io);
       r.len = static_cast<uint32_t>(result);
       r.stage = Request::Stage::kCopyOut;
       return io.CopyToRequest(r.buf, r.len);
     case Request::Stage::kCopyIn:
       if (result < 0) return Finish(r, result, io);
-      r.len = static_cast<uint32_t>(result);
+      if (r.mode == CopyMode::kUserCopy) r.len = static_cast<uint32_t>(result);
       r.stage = Request::Stage::kBackendWrite;
       return io.WriteBacking(r.buf, r.len, r.offset, r.fua);
     case Request::Stage::kCopyOut:

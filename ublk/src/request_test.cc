@@ -21,16 +21,22 @@ class FakeSteps final : public IoSteps {
     EXPECT_EQ(buf, buffer);
     --buffers_out;
   }
-  void ReadBacking(char*, uint32_t len, uint64_t off) override { Log("read_backing", len, off); }
-  void WriteBacking(char*, uint32_t len, uint64_t off, bool fua) override {
-    Log(fua ? "write_backing_fua" : "write_backing", len, off);
+  void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
+    Log(buf == kRequestPages ? "read_backing_zc" : "read_backing", len, off);
+  }
+  void WriteBacking(char* buf, uint32_t len, uint64_t off, bool fua) override {
+    std::string what = buf == kRequestPages ? "write_backing_zc" : "write_backing";
+    Log((what + (fua ? "_fua" : "")).c_str(), len, off);
   }
   void FlushBacking() override { steps.push_back("flush"); }
   void DiscardBacking(uint64_t off, uint32_t len) override { Log("discard", len, off); }
   void ZeroBacking(uint64_t off, uint32_t len) override { Log("zero", len, off); }
   void CopyFromRequest(char*, uint32_t len) override { Log("copy_in", len, 0); }
   void CopyToRequest(char*, uint32_t len) override { Log("copy_out", len, 0); }
-  void Commit(int32_t result) override { steps.push_back("commit " + std::to_string(result)); }
+  void Commit(int32_t result, char* lent) override {
+    steps.push_back("commit " + std::to_string(result) + (lent != nullptr ? " lent" : ""));
+    if (lent != nullptr) PutBuffer(lent);  // as the reactor does after submitting
+  }
 
   void Log(const char* what, uint64_t len, uint64_t off) {
     steps.push_back(std::string(what) + " " + std::to_string(len) + "@" + std::to_string(off));
@@ -119,6 +125,44 @@ TEST(Request, UnknownOpsOversizedRequestsAndNoMemoryFailAtOnce) {
   StartRequest(r, Desc(abi::kOpRead, 8, 0), 1 << 20, io);
   EXPECT_EQ(io.steps, (Steps{"commit " + std::to_string(-EOPNOTSUPP), "commit " + std::to_string(-EINVAL),
                              "commit " + std::to_string(-ENOMEM)}));
+}
+
+TEST(Request, ZeroCopyGoesStraightToTheBackingWithNoBuffer) {
+  FakeSteps io;
+  io.out_of_memory = true;  // would fail any request that asked for a buffer
+  Request r;
+  r.mode = CopyMode::kZeroCopy;
+  StartRequest(r, Desc(abi::kOpRead, 8, 16), 1 << 20, io);
+  CompleteStep(r, 4096, io);
+  StartRequest(r, Desc(abi::kOpWrite, 16, 0, abi::kIoFFua), 1 << 20, io);
+  CompleteStep(r, 8192, io);
+  EXPECT_EQ(io.steps,
+            (Steps{"read_backing_zc 4096@8192", "commit 4096", "write_backing_zc_fua 8192@0", "commit 8192"}));
+  EXPECT_FALSE(NeedsBuffer(CopyMode::kZeroCopy, Desc(abi::kOpWrite, 8, 0)));
+}
+
+TEST(Request, BufferedReadLendsItsBufferToTheCommit) {
+  FakeSteps io;
+  Request r;
+  r.mode = CopyMode::kBuffered;
+  StartRequest(r, Desc(abi::kOpRead, 8, 0), 1 << 20, io);
+  EXPECT_EQ(io.buffers_out, 1);
+  CompleteStep(r, 4096, io);
+  EXPECT_EQ(io.steps, (Steps{"read_backing 4096@0", "commit 4096 lent"}));
+  EXPECT_EQ(io.buffers_out, 0);
+}
+
+TEST(Request, BufferedWriteKeepsItsLengthWhenTheDriverCopyReturnsZero) {
+  FakeSteps io;
+  Request r;
+  r.mode = CopyMode::kBuffered;
+  StartRequest(r, Desc(abi::kOpWrite, 8, 8), 1 << 20, io);
+  CompleteStep(r, 0, io);  // NEED_GET_DATA completes with 0, not a byte count
+  CompleteStep(r, 4096, io);
+  EXPECT_EQ(io.steps, (Steps{"copy_in 4096@0", "write_backing 4096@4096", "commit 4096"}));
+  EXPECT_EQ(io.buffers_out, 0);
+  EXPECT_TRUE(NeedsBuffer(CopyMode::kBuffered, Desc(abi::kOpWrite, 8, 0)));
+  EXPECT_FALSE(NeedsBuffer(CopyMode::kBuffered, Desc(abi::kOpFlush, 0, 0)));
 }
 
 TEST(Request, AStrayCompletionIsIgnored) {

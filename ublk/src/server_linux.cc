@@ -11,18 +11,22 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "control.h"
+#include "placement.h"
 #include "request.h"
 #include "warmblock/ublk/ublk.h"
 
@@ -41,6 +45,7 @@ struct Tag {
   Queue* queue = nullptr;
   uint16_t tag = 0;
   Phase phase = Phase::kFetching;
+  uint16_t buf_index = 0;  // zero copy: where the driver registers the request's pages
   Request req;
   iocb aio{};  // used by the libaio back end only
 };
@@ -53,12 +58,16 @@ struct Queue {
   int backing_fd = -1;
   bool backing_is_block = false;
   BackendKind backend = BackendKind::kIoUring;
+  CopyMode mode = CopyMode::kUserCopy;
   uint32_t max_io_bytes = 0;
   const abi::IoDesc* descs = nullptr;
   size_t map_len = 0;
   std::vector<Tag> tags;
   unsigned live = 0;           // tags not yet kDone
   std::promise<void> drained;  // set once live drops to 0
+  // Written by the reactor, read by Device::stats().
+  std::atomic<uint64_t> reads{0}, writes{0}, flushes{0}, discards{0};
+  std::atomic<uint64_t> read_bytes{0}, write_bytes{0}, errors{0};
 };
 
 // A reactor thread: one io_uring for the ublk commands of its queues and,
@@ -67,7 +76,8 @@ struct Queue {
 // threads reach a reactor only through Post().
 class Reactor {
  public:
-  explicit Reactor(unsigned index) : index_(index) {}
+  Reactor(unsigned index, const ServerOptions& options, bool zero_copy)
+      : index_(index), max_buffer_bytes_(options.max_buffer_bytes), zero_copy_(zero_copy), log_(options.log) {}
   ~Reactor() {
     if (thread_.joinable()) {
       Post(nullptr);  // stop
@@ -79,6 +89,8 @@ class Reactor {
     if (event_fd_ >= 0) ::close(event_fd_);
     for (auto& [size, bufs] : free_bufs_)
       for (char* b : bufs) std::free(b);
+    for (auto [buf, size] : lent_) std::free(buf);
+    std::free(scratch_);
   }
 
   Status Start() {
@@ -88,6 +100,14 @@ class Reactor {
     int rc = io_uring_queue_init_params(1024, &ring_, &p);
     if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": io_uring setup");
     ring_ready_ = true;
+    if (zero_copy_) {
+      // An empty table the driver fills: one entry per tag of every
+      // zero-copy queue on this reactor (Placement keeps within it).
+      rc = io_uring_register_buffers_sparse(&ring_, abi::kMaxRingBuffers);
+      if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": register buffer table");
+      for (unsigned i = abi::kMaxRingBuffers; i > 0; --i) free_buf_indexes_.push_back(static_cast<uint16_t>(i - 1));
+    }
+    if (::posix_memalign(reinterpret_cast<void**>(&scratch_), 4096, 4096) != 0) scratch_ = nullptr;
     event_fd_ = ::eventfd(0, EFD_CLOEXEC);
     if (event_fd_ < 0) return Status::FromErrno(errno, "reactor eventfd");
     thread_ = std::thread([this] { Loop(); });
@@ -122,12 +142,25 @@ class Reactor {
       q->live = static_cast<unsigned>(q->tags.size());
       for (Tag& t : q->tags) {
         t.phase = Tag::Phase::kFetching;
-        SubmitIoCmd(t, abi::kIoFetchReq, -1);
+        t.req.mode = q->mode;
+        if (q->mode == CopyMode::kZeroCopy) {
+          t.buf_index = free_buf_indexes_.back();
+          free_buf_indexes_.pop_back();
+        }
+        SubmitIoCmd(t, abi::kIoFetchReq, -1, NextFetchAddr(t));
       }
       io_uring_submit(&ring_);
       done->set_value(Status::OK());
     });
     return fut;
+  }
+
+  ReactorStats Stats() const {
+    ReactorStats s;
+    s.requests = requests_.load(std::memory_order_relaxed);
+    s.buffer_bytes = buffer_bytes_.load(std::memory_order_relaxed);
+    s.waits_for_buffer = waits_for_buffer_.load(std::memory_order_relaxed);
+    return s;
   }
 
  private:
@@ -136,22 +169,19 @@ class Reactor {
    public:
     Steps(Reactor& r, Tag& t) : r_(r), t_(t), q_(*t.queue) {}
     char* GetBuffer() override { return r_.GetBuf(q_.max_io_bytes); }
-    void PutBuffer(char* buf) override {
-      // Keep a few for the next requests; a burst's surplus goes back to
-      // the allocator so that idle memory does not stay at the peak.
-      auto& list = r_.free_bufs_[q_.max_io_bytes];
-      if (list.size() < kIdleBuffersKept) {
-        list.push_back(buf);
-      } else {
-        std::free(buf);
-      }
-    }
+    void PutBuffer(char* buf) override { r_.PutBuf(buf, q_.max_io_bytes); }
     void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
       if (q_.backend == BackendKind::kLibaio) {
         io_prep_pread(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
         return r_.SubmitAio(t_);
       }
-      io_uring_prep_read(r_.Sqe(t_), q_.backing_fd, buf, len, off);
+      io_uring_sqe* sqe = r_.Sqe(t_);
+      if (buf == kRequestPages) {
+        // Offset 0 of the buffer the driver registered for this request.
+        io_uring_prep_read_fixed(sqe, q_.backing_fd, nullptr, len, off, t_.buf_index);
+      } else {
+        io_uring_prep_read(sqe, q_.backing_fd, buf, len, off);
+      }
     }
     void WriteBacking(char* buf, uint32_t len, uint64_t off, bool fua) override {
       if (q_.backend == BackendKind::kLibaio) {
@@ -160,7 +190,11 @@ class Reactor {
         return r_.SubmitAio(t_);
       }
       io_uring_sqe* sqe = r_.Sqe(t_);
-      io_uring_prep_write(sqe, q_.backing_fd, buf, len, off);
+      if (buf == kRequestPages) {
+        io_uring_prep_write_fixed(sqe, q_.backing_fd, nullptr, len, off, t_.buf_index);
+      } else {
+        io_uring_prep_write(sqe, q_.backing_fd, buf, len, off);
+      }
       if (fua) sqe->rw_flags = RWF_DSYNC;
     }
     void FlushBacking() override {
@@ -185,21 +219,58 @@ class Reactor {
       io_uring_prep_fallocate(r_.Sqe(t_), q_.backing_fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len);
     }
     void CopyFromRequest(char* buf, uint32_t len) override {
+      if (q_.mode == CopyMode::kBuffered) {
+        return r_.SubmitIoCmd(t_, abi::kIoNeedGetData, 0, reinterpret_cast<uint64_t>(buf));
+      }
       io_uring_prep_read(r_.Sqe(t_), q_.char_fd, buf, len, abi::UserCopyOffset(q_.q_id, t_.tag));
     }
     void CopyToRequest(char* buf, uint32_t len) override {
       io_uring_prep_write(r_.Sqe(t_), q_.char_fd, buf, len, abi::UserCopyOffset(q_.q_id, t_.tag));
     }
-    void Commit(int32_t result) override {
+    void Commit(int32_t result, char* lent) override {
+      Count(result);
+      uint64_t addr = r_.NextFetchAddr(t_);
+      if (q_.mode == CopyMode::kBuffered && t_.req.op == abi::kOpRead) {
+        // The driver wants an address with every read commit, even a
+        // failed one it copies nothing from.
+        addr = reinterpret_cast<uint64_t>(lent != nullptr ? lent : r_.scratch_);
+        if (lent != nullptr) r_.lent_.push_back({lent, q_.max_io_bytes});
+      }
       t_.phase = Tag::Phase::kFetching;
-      r_.SubmitIoCmd(t_, abi::kIoCommitAndFetchReq, result);
+      r_.SubmitIoCmd(t_, abi::kIoCommitAndFetchReq, result, addr);
     }
 
    private:
+    void Count(int32_t result) {
+      r_.requests_.fetch_add(1, std::memory_order_relaxed);
+      if (result < 0) q_.errors.fetch_add(1, std::memory_order_relaxed);
+      uint64_t bytes = result > 0 ? static_cast<uint64_t>(result) : 0;
+      switch (t_.req.op) {
+        case abi::kOpRead:
+          q_.reads.fetch_add(1, std::memory_order_relaxed);
+          q_.read_bytes.fetch_add(bytes, std::memory_order_relaxed);
+          break;
+        case abi::kOpWrite:
+          q_.writes.fetch_add(1, std::memory_order_relaxed);
+          q_.write_bytes.fetch_add(bytes, std::memory_order_relaxed);
+          break;
+        case abi::kOpFlush:
+          q_.flushes.fetch_add(1, std::memory_order_relaxed);
+          break;
+        default:
+          q_.discards.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+
     Reactor& r_;
     Tag& t_;
     Queue& q_;
   };
+
+  // sqe->addr for a FETCH or COMMIT_AND_FETCH of `t` (before any lent buffer).
+  uint64_t NextFetchAddr(const Tag& t) const {
+    return t.queue->mode == CopyMode::kZeroCopy ? abi::AutoBufRegAddr(t.buf_index) : 0;
+  }
 
   // A free SQE whose completion carries `user_data`; submits what is queued
   // when the SQ ring is full.
@@ -214,27 +285,76 @@ class Reactor {
   }
   io_uring_sqe* Sqe(Tag& t) { return Sqe(reinterpret_cast<uint64_t>(&t)); }
 
-  void SubmitIoCmd(Tag& t, uint32_t op, int32_t result) {
+  void SubmitIoCmd(Tag& t, uint32_t op, int32_t result, uint64_t addr) {
     io_uring_sqe* sqe = Sqe(t);
     std::memset(sqe, 0, sizeof *sqe);
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = t.queue->char_fd;
     sqe->cmd_op = op;
-    abi::IoCmd cmd{t.queue->q_id, t.tag, result, 0};
+    // AUTO_BUF_REG reads its index from sqe->addr and refuses a buffer
+    // address in the command block; the copying modes use the block.
+    abi::IoCmd cmd{t.queue->q_id, t.tag, result, addr};
+    if (t.queue->mode == CopyMode::kZeroCopy) {
+      sqe->addr = addr;
+      cmd.addr = 0;
+    }
     std::memcpy(sqe->cmd, &cmd, sizeof cmd);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
   }
 
   char* GetBuf(uint32_t size) {
     auto& list = free_bufs_[size];
+    char* b = nullptr;
     if (!list.empty()) {
-      char* b = list.back();
+      b = list.back();
       list.pop_back();
-      return b;
+    } else if (void* p = nullptr; ::posix_memalign(&p, 4096, size) == 0) {
+      b = static_cast<char*>(p);
     }
-    void* p = nullptr;
-    if (::posix_memalign(&p, 4096, size) != 0) return nullptr;
-    return static_cast<char*>(p);
+    if (b != nullptr) buffer_bytes_.fetch_add(size, std::memory_order_relaxed);
+    return b;
+  }
+
+  void PutBuf(char* buf, uint32_t size) {
+    buffer_bytes_.fetch_sub(size, std::memory_order_relaxed);
+    // Keep a few for the next requests; a burst's surplus goes back to the
+    // allocator so that idle memory does not stay at the peak.
+    auto& list = free_bufs_[size];
+    if (list.size() < kIdleBuffersKept) {
+      list.push_back(buf);
+    } else {
+      std::free(buf);
+    }
+  }
+
+  // Whether a request needing a `size` buffer must wait for lent ones to
+  // come back. One request always proceeds, whatever the cap.
+  bool OverBufferCap(uint32_t size) const {
+    uint64_t lent = buffer_bytes_.load(std::memory_order_relaxed);
+    return lent > 0 && lent + size > max_buffer_bytes_;
+  }
+
+  void Serve(Tag& t) {
+    Queue& q = *t.queue;
+    Steps steps(*this, t);
+    StartRequest(t.req, q.descs[t.tag], q.max_io_bytes, steps);
+  }
+
+  void ResumeWaiting() {
+    while (!waiting_for_buffer_.empty() && !OverBufferCap(waiting_for_buffer_.front()->queue->max_io_bytes)) {
+      Tag* t = waiting_for_buffer_.front();
+      waiting_for_buffer_.pop_front();
+      Serve(*t);
+    }
+  }
+
+  // Buffers lent to buffered read commits: the driver copied from them
+  // while taking the commit, which happened inside the submit that just
+  // returned if nothing is left unsubmitted.
+  void ReturnLent() {
+    if (lent_.empty() || io_uring_sq_ready(&ring_) != 0) return;
+    for (auto [buf, size] : lent_) PutBuf(buf, size);
+    lent_.clear();
   }
 
   Status EnsureAio() {
@@ -284,13 +404,23 @@ class Reactor {
       return CompleteStep(t.req, res, steps);
     }
     if (t.phase != Tag::Phase::kFetching) return;
-    if (res == abi::kIoResOk) {
+    if (res == abi::kIoResOk || res == abi::kIoResNeedGetData) {
       t.phase = Tag::Phase::kServing;
-      Steps steps(*this, t);
-      return StartRequest(t.req, q.descs[t.tag], q.max_io_bytes, steps);
+      if (NeedsBuffer(q.mode, q.descs[t.tag]) && (!waiting_for_buffer_.empty() || OverBufferCap(q.max_io_bytes))) {
+        waits_for_buffer_.fetch_add(1, std::memory_order_relaxed);
+        waiting_for_buffer_.push_back(&t);
+        return;
+      }
+      return Serve(t);
     }
     // -ENODEV: the device is stopping and the kernel gave the tag back.
+    // Anything else is a refused command, which leaves START_DEV waiting
+    // for this tag: say so.
+    if (res != -ENODEV && log_)
+      log_("ublk reactor " + std::to_string(index_) + ": queue " + std::to_string(q.q_id) + " tag " +
+           std::to_string(t.tag) + ": fetch failed: " + std::strerror(-res));
     t.phase = Tag::Phase::kDone;
+    if (q.mode == CopyMode::kZeroCopy) free_buf_indexes_.push_back(t.buf_index);
     if (--q.live == 0) q.drained.set_value();
   }
 
@@ -318,6 +448,14 @@ class Reactor {
     ArmRead(event_fd_, &event_value_, kEventFdTag);
     bool running = true;
     while (running) {
+      if (!lent_.empty()) {
+        // Lent buffers come back only once their commits are submitted, and
+        // requests waiting at the buffer cap may need them: submit, take
+        // them back and serve the waiting before sleeping on the ring.
+        io_uring_submit(&ring_);
+        ReturnLent();
+        ResumeWaiting();
+      }
       int rc = io_uring_submit_and_wait(&ring_, 1);
       if (rc < 0 && rc != -EINTR && rc != -EBUSY) {
         std::fprintf(stderr, "ublk reactor %u: io_uring_submit_and_wait: %s\n", index_, std::strerror(-rc));
@@ -338,6 +476,7 @@ class Reactor {
         }
       }
       io_uring_cq_advance(&ring_, seen);
+      ResumeWaiting();
       if (aio) {
         ReapAio();
         ArmRead(aio_event_fd_, &aio_event_value_, kAioEventTag);
@@ -353,6 +492,9 @@ class Reactor {
   static constexpr size_t kIdleBuffersKept = 16;  // per size class and reactor
 
   unsigned index_;
+  uint64_t max_buffer_bytes_;
+  bool zero_copy_;
+  std::function<void(const std::string&)> log_;
   io_uring ring_{};
   bool ring_ready_ = false;
   int event_fd_ = -1;
@@ -367,6 +509,13 @@ class Reactor {
   int aio_event_fd_ = -1;
   uint64_t aio_event_value_ = 0;
   std::vector<Tag*> aio_waiting_;
+  std::vector<uint16_t> free_buf_indexes_;  // zero copy: unused buffer-table entries
+  std::vector<std::pair<char*, uint32_t>> lent_;
+  std::deque<Tag*> waiting_for_buffer_;
+  char* scratch_ = nullptr;  // a page to name in read commits that have no buffer
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> buffer_bytes_{0};  // lent to requests in flight
+  std::atomic<uint64_t> waits_for_buffer_{0};
 };
 
 unsigned Log2(uint32_t v) {
@@ -375,44 +524,85 @@ unsigned Log2(uint32_t v) {
   return s;
 }
 
+uint64_t ModeFlag(CopyMode mode) {
+  switch (mode) {
+    case CopyMode::kZeroCopy:
+      return abi::kFAutoBufReg;
+    case CopyMode::kUserCopy:
+      return abi::kFUserCopy;
+    default:
+      return abi::kFNeedGetData;
+  }
+}
+
+CopyMode ModeOfFlags(uint64_t flags) {
+  if (flags & abi::kFAutoBufReg) return CopyMode::kZeroCopy;
+  if (flags & abi::kFUserCopy) return CopyMode::kUserCopy;
+  return CopyMode::kBuffered;
+}
+
 class ServerImpl;
 
 class DeviceImpl final : public Device {
  public:
-  DeviceImpl(ServerImpl* server, uint32_t id, uint64_t size) : server_(server), id_(id), size_(size) {
+  DeviceImpl(ServerImpl* server, uint32_t id, uint64_t size, CopyMode mode)
+      : server_(server), id_(id), size_(size), mode_(mode) {
     disk_path_ = "/dev/ublkb" + std::to_string(id);
   }
   ~DeviceImpl() override { (void)Teardown(); }
   uint32_t id() const override { return id_; }
   const std::string& disk_path() const override { return disk_path_; }
   uint64_t size_bytes() const override { return size_; }
+  CopyMode copy_mode() const override { return mode_; }
+  DeviceStats stats() const override {
+    DeviceStats s;
+    for (const auto& q : queues_) {
+      s.reads += q->reads.load(std::memory_order_relaxed);
+      s.writes += q->writes.load(std::memory_order_relaxed);
+      s.flushes += q->flushes.load(std::memory_order_relaxed);
+      s.discards += q->discards.load(std::memory_order_relaxed);
+      s.read_bytes += q->read_bytes.load(std::memory_order_relaxed);
+      s.write_bytes += q->write_bytes.load(std::memory_order_relaxed);
+      s.errors += q->errors.load(std::memory_order_relaxed);
+    }
+    return s;
+  }
   Status Remove(bool force) override;
   Status Teardown();
 
   ServerImpl* server_;
   uint32_t id_;
   uint64_t size_;
+  CopyMode mode_;
   std::string disk_path_;
   int char_fd_ = -1;
   int backing_fd_ = -1;
   BackendKind backend_ = BackendKind::kIoUring;
-  std::vector<std::unique_ptr<Queue>> queues_;
-  std::vector<unsigned> queue_reactor_;
-  bool added_ = false;  // the kernel device exists
+  uint16_t depth_ = 0;
+  std::vector<unsigned> queue_reactor_;         // placement held, one per queue
+  std::vector<std::unique_ptr<Queue>> queues_;  // those handed to a reactor
+  bool added_ = false;                          // the kernel device exists
   bool started_ = false;
 };
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(std::unique_ptr<Control> control, Features features) : control_(std::move(control)), features_(features) {}
+  ServerImpl(std::unique_ptr<Control> control, Features features, const ServerOptions& options, unsigned reactors)
+      : control_(std::move(control)),
+        features_(features),
+        options_(options),
+        placement_(reactors, abi::kMaxRingBuffers) {}
 
   Status StartReactors(unsigned n) {
     for (unsigned i = 0; i < n; ++i) {
-      reactors_.push_back(std::make_unique<Reactor>(i));
+      reactors_.push_back(std::make_unique<Reactor>(i, options_, features_.auto_buf_reg()));
       WB_RETURN_IF_ERROR(reactors_.back()->Start());
-      load_.push_back(0);
     }
     return Status::OK();
+  }
+
+  void Log(const std::string& line) const {
+    if (options_.log) options_.log(line);
   }
 
   struct Backing {
@@ -435,16 +625,37 @@ class ServerImpl final : public Server {
     return b;
   }
 
+  // The copy mode for a new device and the reactors of its queues. Zero
+  // copy falls back (kAuto) when no reactor has buffer-table room.
+  Result<CopyMode> PlaceNew(const DeviceOptions& o, std::vector<unsigned>* reactors) {
+    WB_ASSIGN_OR_RETURN(CopyMode mode, ChooseCopyMode(features_, o.copy, o.backend));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto placed = placement_.Place(o.queues, o.depth, mode == CopyMode::kZeroCopy);
+    if (!placed) {
+      if (o.copy == CopyMode::kZeroCopy)
+        return Status::Error(Status::Code::kNoSpace, "zero copy: every reactor's buffer table is full");
+      WB_ASSIGN_OR_RETURN(mode, ChooseCopyMode(features_, o.copy, o.backend, /*zero_copy_fits=*/false));
+      Log("ublk: buffer tables full, new device falls back to " + std::string(CopyModeName(mode)));
+      placed = placement_.Place(o.queues, o.depth, false);
+    }
+    *reactors = std::move(*placed);
+    return mode;
+  }
+
   Result<std::unique_ptr<Device>> AddDevice(const DeviceOptions& o) override {
     WB_RETURN_IF_ERROR(ValidateDeviceOptions(o));
+    std::vector<unsigned> reactors;
+    WB_ASSIGN_OR_RETURN(CopyMode mode, PlaceNew(o, &reactors));
+    auto dev = std::make_unique<DeviceImpl>(this, 0, 0, mode);
+    dev->depth_ = o.depth;
+    dev->queue_reactor_ = std::move(reactors);  // released by the destructor from here
+    dev->backend_ = o.backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(o.backing_path));
-    bool is_block = backing.is_block;
-    uint64_t size = o.size_bytes != 0 ? o.size_bytes : backing.size;
-    if (size == 0 || size % o.logical_block != 0) {
-      ::close(backing.fd);
-      return Status::InvalidArgument("device size " + std::to_string(size) + " is not a positive multiple of " +
+    dev->backing_fd_ = backing.fd;
+    dev->size_ = o.size_bytes != 0 ? o.size_bytes : backing.size;
+    if (dev->size_ == 0 || dev->size_ % o.logical_block != 0)
+      return Status::InvalidArgument("device size " + std::to_string(dev->size_) + " is not a positive multiple of " +
                                      std::to_string(o.logical_block));
-    }
 
     abi::DevInfo info{};
     info.nr_hw_queues = o.queues;
@@ -452,7 +663,7 @@ class ServerImpl final : public Server {
     info.max_io_buf_bytes = o.max_io_bytes;
     info.dev_id = ~0u;
     info.ublksrv_pid = ::getpid();
-    info.flags = abi::kFCmdIoctlEncode | abi::kFUserCopy;
+    info.flags = abi::kFCmdIoctlEncode | ModeFlag(mode);
     // Optional features this kernel has: no partition scan at START_DEV (a
     // read that a fresh volume does not need), and a stop that refuses
     // while the disk is open.
@@ -461,16 +672,13 @@ class ServerImpl final : public Server {
       info.flags |= abi::kFUserRecovery;
       if (features_.recovery_reissue()) info.flags |= abi::kFUserRecoveryReissue;
     }
-    Status s = control_->AddDev(&info);
-    if (!s.ok()) {
-      ::close(backing.fd);
-      return s;
-    }
-    auto dev = std::make_unique<DeviceImpl>(this, info.dev_id, size);
+    WB_RETURN_IF_ERROR(control_->AddDev(&info));
+    dev->id_ = info.dev_id;
+    dev->disk_path_ = "/dev/ublkb" + std::to_string(info.dev_id);
     dev->added_ = true;
-    dev->backing_fd_ = backing.fd;
-    dev->backend_ = o.backend;
-    WB_RETURN_IF_ERROR(Configure(*dev, o, is_block));
+    WB_RETURN_IF_ERROR(Configure(*dev, o, backing.is_block));
+    Log("ublk: " + dev->disk_path_ + " serves " + o.backing_path + " (" + CopyModeName(mode) + ", " +
+        (o.backend == BackendKind::kLibaio ? "libaio" : "io_uring") + ")");
     return std::unique_ptr<Device>(std::move(dev));
   }
 
@@ -483,7 +691,22 @@ class ServerImpl final : public Server {
       return Status::Unsupported(what + ": it was created without user recovery");
     auto params = control_->GetParams(id);
     if (!params.ok()) return params.status().Annotate(what);
+    // The copy mode is the device's: fixed when it was added.
+    CopyMode mode = ModeOfFlags(info->flags);
+    if (mode == CopyMode::kZeroCopy && backend != BackendKind::kIoUring)
+      return Status::Unsupported(what + ": a zero-copy device needs the io_uring back end");
+    std::optional<std::vector<unsigned>> placed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      placed = placement_.Place(info->nr_hw_queues, info->queue_depth, mode == CopyMode::kZeroCopy);
+    }
+    if (!placed) return Status::Error(Status::Code::kNoSpace, what + ": every reactor's buffer table is full");
+    auto dev = std::make_unique<DeviceImpl>(this, id, params->basic.dev_sectors * 512, mode);
+    dev->depth_ = info->queue_depth;
+    dev->queue_reactor_ = std::move(*placed);
+    dev->backend_ = backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(backing_path));
+    dev->backing_fd_ = backing.fd;
     // The kernel answers EBUSY until it has noticed that the old server is
     // gone (its /dev/ublkcN closed).
     Status s;
@@ -492,19 +715,13 @@ class ServerImpl final : public Server {
       if (s.code() != Status::Code::kBusy) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (!s.ok()) {
-      ::close(backing.fd);
-      return s.Annotate(what);
-    }
-    auto dev = std::make_unique<DeviceImpl>(this, id, params->basic.dev_sectors * 512);
-    dev->backing_fd_ = backing.fd;
-    dev->backend_ = backend;
+    if (!s.ok()) return s.Annotate(what);
     dev->added_ = true;  // from here a failure removes the device
-    WB_RETURN_IF_ERROR(
-        AttachQueues(*dev, info->nr_hw_queues, info->queue_depth, info->max_io_buf_bytes, backing.is_block));
+    WB_RETURN_IF_ERROR(AttachQueues(*dev, info->max_io_buf_bytes, backing.is_block));
     // Like START_DEV, this waits for every fetch: never from a reactor.
     WB_RETURN_IF_ERROR(control_->EndUserRecovery(id, ::getpid()).Annotate(what));
     dev->started_ = true;
+    Log("ublk: adopted " + dev->disk_path_ + " over " + backing_path + " (" + CopyModeName(mode) + ")");
     return std::unique_ptr<Device>(std::move(dev));
   }
 
@@ -527,7 +744,7 @@ class ServerImpl final : public Server {
     p.discard.max_discard_segments = 1;
     WB_RETURN_IF_ERROR(control_->SetParams(dev.id_, p));
 
-    WB_RETURN_IF_ERROR(AttachQueues(dev, o.queues, o.depth, o.max_io_bytes, is_block));
+    WB_RETURN_IF_ERROR(AttachQueues(dev, o.max_io_bytes, is_block));
     // START_DEV waits until the kernel has every fetch: from this thread,
     // never a reactor.
     WB_RETURN_IF_ERROR(control_->StartDev(dev.id_, ::getpid()));
@@ -536,8 +753,8 @@ class ServerImpl final : public Server {
   }
 
   // Opens /dev/ublkcN, maps each queue's descriptors and has the reactors
-  // fetch every tag; returns once all fetches are submitted.
-  Status AttachQueues(DeviceImpl& dev, uint16_t queues, uint16_t depth, uint32_t max_io_bytes, bool is_block) {
+  // placed for it fetch every tag; returns once all fetches are submitted.
+  Status AttachQueues(DeviceImpl& dev, uint32_t max_io_bytes, bool is_block) {
     const std::string what = "ublk device " + std::to_string(dev.id_);
     std::string char_path = "/dev/ublkc" + std::to_string(dev.id_);
     // devtmpfs (or udev) creates the node; give udev a moment where it runs.
@@ -550,7 +767,7 @@ class ServerImpl final : public Server {
 
     size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     std::vector<std::future<Status>> fetched;
-    for (uint16_t qi = 0; qi < queues; ++qi) {
+    for (uint16_t qi = 0; qi < dev.queue_reactor_.size(); ++qi) {
       auto q = std::make_unique<Queue>();
       q->q_id = qi;
       q->char_fd = dev.char_fd_;
@@ -558,19 +775,18 @@ class ServerImpl final : public Server {
       q->backing_is_block = is_block;
       q->max_io_bytes = max_io_bytes;
       q->backend = dev.backend_;
-      q->map_len = (depth * sizeof(abi::IoDesc) + page - 1) / page * page;
+      q->mode = dev.mode_;
+      q->map_len = (dev.depth_ * sizeof(abi::IoDesc) + page - 1) / page * page;
       void* m = ::mmap(nullptr, q->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_,
                        static_cast<off_t>(abi::DescOffset(qi)));
       if (m == MAP_FAILED) return Status::FromErrno(errno, "mmap descriptors of queue " + std::to_string(qi), what);
       q->descs = static_cast<const abi::IoDesc*>(m);
-      q->tags.resize(depth);
-      for (uint16_t t = 0; t < depth; ++t) {
+      q->tags.resize(dev.depth_);
+      for (uint16_t t = 0; t < dev.depth_; ++t) {
         q->tags[t].queue = q.get();
         q->tags[t].tag = t;
       }
-      unsigned r = PickReactor();
-      dev.queue_reactor_.push_back(r);
-      fetched.push_back(reactors_[r]->AddQueue(q.get()));
+      fetched.push_back(reactors_[dev.queue_reactor_[qi]]->AddQueue(q.get()));
       dev.queues_.push_back(std::move(q));
     }
     Status result;
@@ -581,29 +797,30 @@ class ServerImpl final : public Server {
     return result;
   }
 
-  unsigned PickReactor() {
+  void Unplace(unsigned reactor, uint16_t depth, CopyMode mode) {
     std::lock_guard<std::mutex> lock(mu_);
-    unsigned best = static_cast<unsigned>(std::min_element(load_.begin(), load_.end()) - load_.begin());
-    ++load_[best];
-    return best;
-  }
-
-  void Unplace(unsigned r) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --load_[r];
+    placement_.Release(reactor, depth, mode == CopyMode::kZeroCopy);
   }
 
   const Features& features() const override { return features_; }
-  std::vector<unsigned> QueuesPerReactor() const override {
+  std::vector<ReactorStats> Reactors() const override {
+    std::vector<ReactorStats> out;
     std::lock_guard<std::mutex> lock(mu_);
-    return load_;
+    for (unsigned i = 0; i < reactors_.size(); ++i) {
+      ReactorStats s = reactors_[i]->Stats();
+      s.queues = placement_.queues(i);
+      s.zero_copy_queues = placement_.zero_copy_queues(i);
+      out.push_back(s);
+    }
+    return out;
   }
 
   std::unique_ptr<Control> control_;
   Features features_;
+  ServerOptions options_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
   mutable std::mutex mu_;
-  std::vector<unsigned> load_;  // queues per reactor, guarded by mu_
+  Placement placement_;  // guarded by mu_
 };
 
 Status DeviceImpl::Remove(bool force) {
@@ -633,23 +850,24 @@ Status DeviceImpl::Teardown() {
     Status s = server_->control_->StopDev(id_);
     if (!s.ok()) result = s.Annotate(what);
     for (size_t i = 0; i < queues_.size(); ++i) {
-      Queue& q = *queues_[i];
-      if (q.tags.empty() || i >= queue_reactor_.size()) continue;
-      auto fut = q.drained.get_future();
+      auto fut = queues_[i]->drained.get_future();
       if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-        // The reactor still references the queue: leaking it is the only
-        // safe choice.
-        (void)queues_[i].release();
-        return Status::Error(Status::Code::kTimeout, what + ": queue " + std::to_string(i) + " did not drain");
+        // The reactors still reference these queues and their placement:
+        // leaking both is the only safe choice.
+        for (size_t j = i; j < queues_.size(); ++j) (void)queues_[j].release();
+        queues_.resize(i);
+        queue_reactor_.clear();
+        result = Status::Error(Status::Code::kTimeout, what + ": queue " + std::to_string(i) + " did not drain");
+        break;
       }
-      server_->Unplace(queue_reactor_[i]);
     }
   }
+  for (unsigned r : queue_reactor_) server_->Unplace(r, depth_, mode_);
+  queue_reactor_.clear();
   for (auto& q : queues_) {
-    if (q && q->descs != nullptr) ::munmap(const_cast<abi::IoDesc*>(q->descs), q->map_len);
+    if (q->descs != nullptr) ::munmap(const_cast<abi::IoDesc*>(q->descs), q->map_len);
   }
   queues_.clear();
-  queue_reactor_.clear();
   if (char_fd_ >= 0) ::close(char_fd_);
   char_fd_ = -1;
   if (backing_fd_ >= 0) ::close(backing_fd_);
@@ -674,9 +892,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto flags = control->GetFeatures();
   if (!flags.ok()) return flags.status().Annotate("probe ublk features (Linux >= 6.5 needed)");
   Features f{*flags};
-  if (!f.user_copy()) return Status::Unsupported("ublk driver lacks USER_COPY (Linux >= 6.5 needed)");
   unsigned n = options.reactors != 0 ? options.reactors : std::max(1u, std::thread::hardware_concurrency());
-  auto server = std::make_unique<ServerImpl>(std::move(control), f);
+  auto server = std::make_unique<ServerImpl>(std::move(control), f, options, n);
+  auto best = ChooseCopyMode(f, CopyMode::kAuto, BackendKind::kIoUring);
+  server->Log("ublk: kernel features: " + f.Describe() +
+              "; copy mode: " + (best.ok() ? CopyModeName(*best) : best.status().ToString()));
   WB_RETURN_IF_ERROR(server->StartReactors(n));
   return std::unique_ptr<Server>(std::move(server));
 }

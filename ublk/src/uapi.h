@@ -113,11 +113,14 @@ inline constexpr uint32_t kCmdTryStopDev = _IOWR('u', 0x17, CtrlCmd);
 // I/O commands on /dev/ublkcN.
 inline constexpr uint32_t kIoFetchReq = _IOWR('u', 0x20, IoCmd);
 inline constexpr uint32_t kIoCommitAndFetchReq = _IOWR('u', 0x21, IoCmd);
+inline constexpr uint32_t kIoNeedGetData = _IOWR('u', 0x22, IoCmd);
 inline constexpr int kIoResOk = 0;
+inline constexpr int kIoResNeedGetData = 1;  // a write's data waits for NEED_GET_DATA
 // A fetch completing with -ENODEV: the queue is going away, do not refetch.
 
 // Feature flags (GET_FEATURES / ADD_DEV flags).
 inline constexpr uint64_t kFZeroCopy = 1ull << 0;
+inline constexpr uint64_t kFNeedGetData = 1ull << 2;
 inline constexpr uint64_t kFUserRecovery = 1ull << 3;
 inline constexpr uint64_t kFUserRecoveryReissue = 1ull << 4;
 inline constexpr uint64_t kFCmdIoctlEncode = 1ull << 6;
@@ -129,6 +132,14 @@ inline constexpr uint64_t kFQuiesce = 1ull << 12;
 inline constexpr uint64_t kFPerIoDaemon = 1ull << 13;
 inline constexpr uint64_t kFSafeStopDev = 1ull << 17;
 inline constexpr uint64_t kFNoAutoPartScan = 1ull << 18;
+
+// Size of the registered-buffer table a ring can have (IORING_MAX_REG_BUFFERS).
+inline constexpr unsigned kMaxRingBuffers = 1u << 14;
+
+// sqe->addr of FETCH / COMMIT_AND_FETCH under AUTO_BUF_REG (struct
+// ublk_auto_buf_reg): the ring's buffer-table index the driver registers the
+// next request's pages at; flags and reserved bits zero.
+inline uint64_t AutoBufRegAddr(uint16_t index) { return index; }
 
 // Request ops and flags in IoDesc::op_flags.
 inline constexpr uint8_t kOpRead = 0;

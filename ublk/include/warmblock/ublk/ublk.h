@@ -3,13 +3,17 @@
 // many devices and the back-end I/O for them in the same ring. Adding a
 // device adds no thread.
 //
-// Data moves with USER_COPY (Linux >= 6.5): the reactor reads or writes the
-// request's data on /dev/ublkcN with buffers drawn from a per-reactor pool
-// that grows with I/O in flight and keeps at most 16 idle buffers per size,
-// never depth x max I/O per device.
+// How data moves between a request and the back end (CopyMode) is chosen per
+// device from what the kernel offers: zero copy where the driver registers
+// the request's pages with the reactor's ring (AUTO_BUF_REG, Linux >= 6.16),
+// else USER_COPY (>= 6.5), else the driver copies to and from a daemon
+// buffer (NEED_GET_DATA). The copying modes draw buffers from a per-reactor
+// pool sized to the I/O in flight (capped; requests wait for a buffer rather
+// than fail), never depth x max I/O per device.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +26,7 @@ namespace warmblock::ublk {
 struct Features {
   uint64_t flags = 0;
   bool user_copy() const;
+  bool need_get_data() const;  // the buffered mode
   bool user_recovery() const;
   bool recovery_reissue() const;
   bool update_size() const;
@@ -38,6 +43,14 @@ struct Features {
 // path with either.
 enum class BackendKind { kIoUring, kLibaio };
 
+enum class CopyMode {
+  kAuto,      // the best the kernel and back end allow, in the order below
+  kZeroCopy,  // back-end I/O straight to the request's pages; io_uring back end only
+  kUserCopy,  // pread/pwrite of the request's data on /dev/ublkcN
+  kBuffered,  // the driver copies into (NEED_GET_DATA) and out of a daemon buffer
+};
+const char* CopyModeName(CopyMode mode);
+
 struct DeviceOptions {
   // Block device or file the data lives on; opened read-write with O_DIRECT.
   std::string backing_path;
@@ -52,6 +65,9 @@ struct DeviceOptions {
   // adopt it (USER_RECOVERY_REISSUE where available).
   bool recovery = true;
   BackendKind backend = BackendKind::kIoUring;
+  // kAuto falls back silently (the choice is logged); an explicit mode the
+  // kernel lacks is kUnsupported.
+  CopyMode copy = CopyMode::kAuto;
 };
 
 // Checks `options` without touching the kernel; kInvalidArgument naming the
@@ -60,6 +76,28 @@ Status ValidateDeviceOptions(const DeviceOptions& options);
 
 struct ServerOptions {
   unsigned reactors = 0;  // 0 = number of cores
+  // Cap on the copy buffers a reactor has lent to requests in flight; a
+  // request beyond it waits for one to come back. At least one request
+  // always proceeds.
+  uint64_t max_buffer_bytes = 64ull << 20;
+  // Receives one line per notable event (copy mode chosen, fallbacks,
+  // refused commands); called from any of the server's threads.
+  std::function<void(const std::string&)> log;
+};
+
+// Counters of one device since it was added or adopted.
+struct DeviceStats {
+  uint64_t reads = 0, writes = 0, flushes = 0, discards = 0;
+  uint64_t read_bytes = 0, write_bytes = 0;
+  uint64_t errors = 0;  // requests completed with an error
+};
+
+struct ReactorStats {
+  unsigned queues = 0;            // device queues placed on this reactor
+  unsigned zero_copy_queues = 0;  // of which served with zero copy
+  uint64_t requests = 0;          // completed since start
+  uint64_t buffer_bytes = 0;      // copy buffers lent to requests now
+  uint64_t waits_for_buffer = 0;  // requests that had to wait at the cap
 };
 
 class Server;
@@ -73,6 +111,8 @@ class Device {
   virtual uint32_t id() const = 0;
   virtual const std::string& disk_path() const = 0;  // "/dev/ublkbN"
   virtual uint64_t size_bytes() const = 0;
+  virtual CopyMode copy_mode() const = 0;
+  virtual DeviceStats stats() const = 0;
   // Stops and deletes the device now, reporting errors. Unless `force`:
   // kBusy while the disk is mounted or held exclusively, and on kernels
   // with safe_stop() while anything has it open. With `force` (and in the
@@ -85,8 +125,8 @@ class Device {
 class Server {
  public:
   virtual ~Server() = default;
-  // kNotFound without /dev/ublk-control; kUnsupported on kernels without
-  // USER_COPY (before 6.5).
+  // kNotFound without /dev/ublk-control; kUnsupported before Linux 6.5
+  // (no GET_FEATURES).
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options);
 
   // Adds, configures and starts a device served by this process.
@@ -103,8 +143,8 @@ class Server {
                                                       BackendKind backend = BackendKind::kIoUring) = 0;
 
   virtual const Features& features() const = 0;
-  // Queues served by each reactor, in reactor order.
-  virtual std::vector<unsigned> QueuesPerReactor() const = 0;
+  // One entry per reactor, in reactor order.
+  virtual std::vector<ReactorStats> Reactors() const = 0;
 };
 
 }  // namespace warmblock::ublk
