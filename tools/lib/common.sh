@@ -15,6 +15,7 @@ WB_PACKAGES=(
   liburing-dev libaio-dev libdevmapper-dev dmsetup
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd
+  libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev
   e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3 clang-format
 )
 

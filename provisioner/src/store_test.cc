@@ -1,0 +1,123 @@
+#include "store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace warmblock::provisioner {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("wb-store-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "state.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static VolumeRecord Warm(const std::string& thin, uint32_t id) {
+    VolumeRecord r;
+    r.class_name = "small";
+    r.fs = "ext4";
+    r.size_bytes = 1 << 30;
+    r.thin_name = thin;
+    r.thin_id = id;
+    r.state = VolumeState::kWarm;
+    r.created_ms = 1000;
+    r.pool_txid = 7;
+    return r;
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(StoreTest, RecordsSurviveReopening) {
+  {
+    auto store = Store::Open(path_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->schema_version(), Store::kSchemaVersion);
+    VolumeRecord r = Warm("w1", 11);
+    ASSERT_TRUE((*store)->Insert(&r).ok());
+    EXPECT_GT(r.id, 0);
+    ASSERT_TRUE((*store)->Claim(r.id, "db-data", {{"app", "pg"}}, true, 2000).ok());
+    ASSERT_TRUE((*store)->SetMeta("pool_txid", "42").ok());
+  }
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto v = (*store)->FindByName("db-data");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->state, VolumeState::kReady);
+  EXPECT_EQ(v->thin_name, "w1");
+  EXPECT_EQ(v->thin_id, 11u);
+  EXPECT_EQ(v->labels.at("app"), "pg");
+  EXPECT_TRUE(v->ephemeral);
+  EXPECT_EQ(v->created_ms, 2000);
+  EXPECT_EQ(v->pool_txid, 7u);
+  EXPECT_EQ((*store)->GetMeta("pool_txid").value_or(""), "42");
+  EXPECT_FALSE((*store)->GetMeta("nothing").has_value());
+}
+
+TEST_F(StoreTest, AWarmVolumeIsClaimedOnceAndNamesAreUnique) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  VolumeRecord a = Warm("w1", 1), b = Warm("w2", 2);
+  ASSERT_TRUE((*store)->Insert(&a).ok());
+  ASSERT_TRUE((*store)->Insert(&b).ok());
+  ASSERT_TRUE((*store)->Claim(a.id, "x", {}, false, 1).ok());
+  EXPECT_EQ((*store)->Claim(a.id, "y", {}, false, 1).code(), Code::kBusy) << "already handed out";
+  EXPECT_EQ((*store)->Claim(b.id, "x", {}, false, 1).code(), Code::kAlreadyExists);
+  VolumeRecord dup = Warm("w1", 3);
+  EXPECT_EQ((*store)->Insert(&dup).code(), Code::kAlreadyExists) << "thin names are unique";
+  EXPECT_EQ((*store)->FindByName("y").status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, UpdateListAndRemove) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  VolumeRecord a = Warm("w1", 1);
+  ASSERT_TRUE((*store)->Insert(&a).ok());
+  a.state = VolumeState::kDeleting;
+  a.pool_txid = 9;
+  ASSERT_TRUE((*store)->Update(a).ok());
+  auto all = (*store)->List();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].state, VolumeState::kDeleting);
+  EXPECT_EQ((*all)[0].pool_txid, 9u);
+  ASSERT_TRUE((*store)->Remove(a.id).ok());
+  EXPECT_EQ((*store)->Update(a).code(), Code::kNotFound);
+  EXPECT_TRUE((*store)->List()->empty());
+}
+
+TEST_F(StoreTest, ANewerSchemaIsRefusedNotOverwritten) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = Store::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption);
+  EXPECT_NE(store.status().ToString().find("99"), std::string::npos) << store.status().ToString();
+}
+
+TEST_F(StoreTest, GarbageIsReportedAsCorruption) {
+  { std::ofstream(path_) << std::string(8192, 'x'); }
+  auto store = Store::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption) << store.status().ToString();
+}
+
+}  // namespace
+}  // namespace warmblock::provisioner
