@@ -23,7 +23,8 @@ CREATE TABLE volumes (
   labels TEXT NOT NULL DEFAULT '{}',
   ephemeral INTEGER NOT NULL DEFAULT 0,
   created_ms INTEGER NOT NULL,
-  pool_txid INTEGER NOT NULL DEFAULT 0
+  pool_txid INTEGER NOT NULL DEFAULT 0,
+  ublk_id INTEGER NOT NULL DEFAULT -1
 );
 CREATE INDEX volumes_state ON volumes(state);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,7 +93,7 @@ class Stmt {
 };
 
 constexpr const char* kColumns =
-    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, pool_txid";
+    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, pool_txid, ublk_id";
 
 Result<VolumeRecord> ReadRow(const Stmt& s) {
   VolumeRecord r;
@@ -111,6 +112,7 @@ Result<VolumeRecord> ReadRow(const Stmt& s) {
   r.ephemeral = s.Int(9) != 0;
   r.created_ms = s.Int(10);
   r.pool_txid = static_cast<uint64_t>(s.Int(11));
+  r.ublk_id = s.Int(12);
   return r;
 }
 
@@ -171,7 +173,7 @@ int Store::schema_version() const {
 Status Store::Insert(VolumeRecord* r) {
   Stmt s(db_,
          "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, "
-         "pool_txid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+         "pool_txid, ublk_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   s.BindNullIfEmpty(1, r->name)
       .Bind(2, r->class_name)
       .Bind(3, r->fs)
@@ -182,7 +184,8 @@ Status Store::Insert(VolumeRecord* r) {
       .Bind(8, LabelsJson(r->labels))
       .Bind(9, int64_t{r->ephemeral})
       .Bind(10, r->created_ms)
-      .Bind(11, static_cast<int64_t>(r->pool_txid));
+      .Bind(11, static_cast<int64_t>(r->pool_txid))
+      .Bind(12, r->ublk_id);
   WB_RETURN_IF_ERROR(s.Step("insert volume " + (r->name.empty() ? r->thin_name : r->name)).status());
   r->id = sqlite3_last_insert_rowid(db_);
   return Status::OK();
@@ -191,7 +194,7 @@ Status Store::Insert(VolumeRecord* r) {
 Status Store::Update(const VolumeRecord& r) {
   Stmt s(db_,
          "UPDATE volumes SET name=?1, class=?2, fs=?3, size_bytes=?4, thin_name=?5, thin_id=?6, state=?7, labels=?8, "
-         "ephemeral=?9, created_ms=?10, pool_txid=?11 WHERE id=?12");
+         "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12 WHERE id=?13");
   s.BindNullIfEmpty(1, r.name)
       .Bind(2, r.class_name)
       .Bind(3, r.fs)
@@ -203,7 +206,8 @@ Status Store::Update(const VolumeRecord& r) {
       .Bind(9, int64_t{r.ephemeral})
       .Bind(10, r.created_ms)
       .Bind(11, static_cast<int64_t>(r.pool_txid))
-      .Bind(12, r.id);
+      .Bind(12, r.ublk_id)
+      .Bind(13, r.id);
   WB_RETURN_IF_ERROR(s.Step("update volume row " + std::to_string(r.id)).status());
   if (sqlite3_changes(db_) == 0) return Status::NotFound("volume row " + std::to_string(r.id) + " is gone");
   return Status::OK();

@@ -40,6 +40,7 @@ struct VolumeRecord {
   bool ephemeral = false;
   int64_t created_ms = 0;
   uint64_t pool_txid = 0;  // the pool's transaction id after this row's last kernel step
+  int64_t ublk_id = -1;    // the ublk device serving it (/dev/ublkbN), -1 if none
 };
 
 class Store {

@@ -34,6 +34,7 @@ class StoreTest : public ::testing::Test {
     r.state = VolumeState::kWarm;
     r.created_ms = 1000;
     r.pool_txid = 7;
+    r.ublk_id = 3;
     return r;
   }
 
@@ -63,6 +64,7 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
   EXPECT_TRUE(v->ephemeral);
   EXPECT_EQ(v->created_ms, 2000);
   EXPECT_EQ(v->pool_txid, 7u);
+  EXPECT_EQ(v->ublk_id, 3);
   EXPECT_EQ((*store)->GetMeta("pool_txid").value_or(""), "42");
   EXPECT_FALSE((*store)->GetMeta("nothing").has_value());
 }

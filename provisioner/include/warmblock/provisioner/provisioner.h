@@ -1,0 +1,116 @@
+// The provisioning service at the heart of warmblockd: a thin pool with a
+// formatted golden image per volume class, a stock of warm volumes per class
+// (snapshot taken, thin active, ublk disk started) refilled in the
+// background, and the volumes handed out. Handing out a warm volume is one
+// database update: no mkfs, no fork, no kernel call on the request path.
+//
+// Thread-safe. Kernel access goes through the interfaces in Services, so
+// unit tests run it on fakes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "warmblock/base/status.h"
+#include "warmblock/provisioner/config.h"
+#include "warmblock/thinpool/pool.h"
+#include "warmblock/ublk/ublk.h"
+
+namespace warmblock::provisioner {
+
+// Puts a filesystem on a block device (mkfs). Slow; never on a request path
+// except the cold one.
+class Formatter {
+ public:
+  virtual ~Formatter() = default;
+  virtual Status Format(const std::string& device, const std::string& fs) = 0;
+};
+// Runs mkfs.ext4 / mkfs.xfs.
+std::unique_ptr<Formatter> MkfsFormatter();
+
+struct Services {
+  thinpool::Kernel kernel;       // the pool's device-mapper and loop access
+  ublk::Server* ublk = nullptr;  // serves the volumes' disks
+  Formatter* formatter = nullptr;
+  std::function<void(const std::string&)> log;  // one line per notable event
+};
+
+struct Volume {
+  std::string name;
+  std::string class_name;  // empty for a volume of an unconfigured size
+  std::string fs;
+  uint64_t size_bytes = 0;
+  std::string device;  // "/dev/ublkbN"
+  std::map<std::string, std::string> labels;
+  bool ephemeral = false;
+  int64_t created_ms = 0;
+  std::string state;  // "ready" or "lost"
+  // How this request was served: "warm" (from stock), "cold" (made for it),
+  // or "existing" (the name already existed with the same spec).
+  std::string source;
+};
+
+struct CreateRequest {
+  std::string name;  // [A-Za-z0-9][A-Za-z0-9_.-]{0,62}
+  // Either a class name, or fs + size_bytes (a class matching them is used
+  // when there is one).
+  std::string class_name;
+  std::string fs = "ext4";
+  uint64_t size_bytes = 0;
+  std::map<std::string, std::string> labels;
+  bool ephemeral = false;
+};
+
+struct ClassReport {
+  std::string name, fs;
+  uint64_t size_bytes = 0;
+  unsigned warm = 0, target = 0;
+  uint64_t hits = 0, misses = 0;
+};
+
+struct PoolReport {
+  uint64_t data_total_bytes = 0, data_used_bytes = 0;
+  uint64_t metadata_total_bytes = 0, metadata_used_bytes = 0;
+  uint64_t provisioned_bytes = 0;  // sum of volume sizes: above data_total is overcommit
+  uint64_t transaction_id = 0;
+  unsigned volumes = 0;
+  std::vector<ClassReport> classes;
+};
+
+class Provisioner {
+ public:
+  virtual ~Provisioner() = default;
+
+  // Opens (or on first start creates) the pool and the database under
+  // config.state_dir, repairs what a crash left, makes missing golden images
+  // and starts the background refill. Returns once the service can answer.
+  static Result<std::unique_ptr<Provisioner>> Start(const Config& config, Services services);
+
+  // Idempotent by name: the same name and spec again returns the existing
+  // volume (source "existing"); the same name with another spec is
+  // kAlreadyExists. kInvalidArgument names the bad field; kNoSpace when the
+  // pool is full.
+  virtual Result<Volume> Create(const CreateRequest& request) = 0;
+  virtual Result<Volume> Get(const std::string& name) = 0;
+  // Volumes carrying every label in `labels`.
+  virtual Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) = 0;
+  // Stops the disk and returns the space to the pool. kBusy while the disk
+  // is mounted or open; kNotFound for an unknown name.
+  virtual Status Delete(const std::string& name) = 0;
+
+  virtual Result<PoolReport> Report() = 0;
+  // What start-up repair did, one line each.
+  virtual std::vector<std::string> Repairs() const = 0;
+  // Blocks until every class's stock is at its target or `timeout_ms`
+  // passes (false).
+  virtual bool WaitWarm(int timeout_ms) = 0;
+};
+
+// Checks a volume name; kInvalidArgument with the rule.
+Status ValidateVolumeName(const std::string& name);
+
+}  // namespace warmblock::provisioner

@@ -1,0 +1,533 @@
+#include "warmblock/provisioner/provisioner.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "store.h"
+
+namespace warmblock::provisioner {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Mkfs final : public Formatter {
+ public:
+  Status Format(const std::string& device, const std::string& fs) override {
+    // Lazy init and no discard: a fresh thin reads as zeroes already, and
+    // discarding it would only cost time.
+    std::vector<std::string> argv =
+        fs == "xfs" ? std::vector<std::string>{"mkfs.xfs", "-q", "-f", "-K", device}
+                    : std::vector<std::string>{"mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1", device};
+    pid_t pid = ::fork();
+    if (pid < 0) return Status::FromErrno(errno, "fork for " + argv[0]);
+    if (pid == 0) {
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
+    return Status::Error(
+        Status::Code::kIOError,
+        argv[0] + " " + device + " failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+  }
+};
+
+std::string RandomThinName(const char* prefix) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+struct ClassState {
+  VolumeClass spec;
+  uint32_t golden = 0;       // thin id of the golden image
+  std::deque<int64_t> warm;  // rows ready to hand out
+  unsigned preparing = 0;    // rows being made by refillers
+  uint64_t hits = 0, misses = 0;
+};
+
+class Impl final : public Provisioner {
+ public:
+  Impl(Config config, Services services) : cfg_(std::move(config)), svc_(std::move(services)) {}
+
+  ~Impl() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    refill_cv_.notify_all();
+    for (auto& t : refillers_) t.join();
+    // The disks stay up (user recovery): a restarted daemon adopts them.
+    // Dropping a Device would remove it, so hand them to the kernel as they are.
+    for (auto& [row, dev] : served_) (void)dev.release();
+  }
+
+  Status Init() {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.state_dir, ec);
+    if (ec) return Status::FromErrno(ec.value(), "create state directory " + cfg_.state_dir);
+    WB_ASSIGN_OR_RETURN(store_, Store::Open(cfg_.state_dir + "/warmblock.db"));
+    WB_RETURN_IF_ERROR(OpenPool());
+    for (const auto& vc : cfg_.classes) classes_[vc.name].spec = vc;
+    WB_RETURN_IF_ERROR(Repair());
+    for (auto& [name, cls] : classes_) WB_RETURN_IF_ERROR(EnsureGolden(cls));
+    for (unsigned i = 0; i < cfg_.refill_concurrency; ++i) refillers_.emplace_back([this] { RefillLoop(); });
+    return Status::OK();
+  }
+
+  Result<Volume> Create(const CreateRequest& req) override {
+    WB_RETURN_IF_ERROR(ValidateVolumeName(req.name));
+    VolumeClass spec;
+    const VolumeClass* cls = nullptr;
+    if (!req.class_name.empty()) {
+      cls = cfg_.FindClass(req.class_name);
+      if (cls == nullptr) return Status::InvalidArgument("class: no class named \"" + req.class_name + "\"");
+      spec = *cls;
+    } else {
+      if (!IsSupportedFs(req.fs)) return Status::InvalidArgument("fs: must be ext4 or xfs, not \"" + req.fs + "\"");
+      if (req.size_bytes < (16ull << 20) || req.size_bytes % (1 << 20) != 0 || req.size_bytes > (1ull << 50))
+        return Status::InvalidArgument("size: must be a whole number of MiB between 16M and 1P");
+      cls = cfg_.FindClass(req.fs, req.size_bytes);
+      spec = cls != nullptr ? *cls : VolumeClass{"", req.fs, req.size_bytes, 0};
+    }
+
+    std::unique_lock<std::mutex> lock(mu_);
+    auto existing = store_->FindByName(req.name);
+    if (existing.ok()) {
+      if (existing->fs != spec.fs || existing->size_bytes != spec.size_bytes || existing->ephemeral != req.ephemeral)
+        return Status::AlreadyExists("volume \"" + req.name + "\" exists with another size, filesystem or lifetime");
+      if (existing->state == VolumeState::kCreating || existing->state == VolumeState::kDeleting)
+        return Status::Error(Status::Code::kBusy,
+                             "volume \"" + req.name + "\" is being " + StateName(existing->state) + "; retry");
+      return ToVolume(*existing, "existing");
+    }
+    if (existing.status().code() != Status::Code::kNotFound) return existing.status();
+
+    if (cls != nullptr) {
+      ClassState& cs = classes_[cls->name];
+      while (!cs.warm.empty()) {
+        int64_t row = cs.warm.front();
+        cs.warm.pop_front();
+        Status s = store_->Claim(row, req.name, req.labels, req.ephemeral, NowMs());
+        if (s.code() == Status::Code::kBusy) continue;  // not warm any more; take the next
+        if (!s.ok()) {
+          cs.warm.push_front(row);
+          return s;
+        }
+        ++cs.hits;
+        refill_cv_.notify_one();
+        WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->Get(row));
+        return ToVolume(r, "warm");
+      }
+      ++cs.misses;
+      refill_cv_.notify_one();
+    }
+
+    // Cold: made for this request, outside the lock. The row inserted now
+    // reserves the name.
+    VolumeRecord r;
+    r.name = req.name;
+    r.class_name = spec.name;
+    r.fs = spec.fs;
+    r.size_bytes = spec.size_bytes;
+    r.labels = req.labels;
+    r.ephemeral = req.ephemeral;
+    r.thin_name = RandomThinName("v");
+    r.created_ms = NowMs();
+    WB_RETURN_IF_ERROR(store_->Insert(&r));
+    std::optional<uint32_t> origin;
+    if (cls != nullptr) origin = classes_[cls->name].golden;
+    lock.unlock();
+    WB_RETURN_IF_ERROR(Prepare(&r, origin, VolumeState::kReady));
+    return ToVolume(r, "cold");
+  }
+
+  Result<Volume> Get(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
+    if (r.state != VolumeState::kReady && r.state != VolumeState::kLost)
+      return Status::NotFound("volume \"" + name + "\" is being " + StateName(r.state));
+    return ToVolume(r, "existing");
+  }
+
+  Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WB_ASSIGN_OR_RETURN(auto rows, store_->List());
+    std::vector<Volume> out;
+    for (const auto& r : rows) {
+      if (r.state != VolumeState::kReady && r.state != VolumeState::kLost) continue;
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        auto it = r.labels.find(k);
+        if (it == r.labels.end() || it->second != v) match = false;
+      }
+      if (match) out.push_back(ToVolume(r, "existing").value());
+    }
+    return out;
+  }
+
+  Status Delete(const std::string& name) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
+    if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting)
+      return Status::Error(Status::Code::kBusy, "volume \"" + name + "\" is being " + StateName(r.state));
+    auto it = served_.find(r.id);
+    if (it != served_.end()) {
+      // Refuses (kBusy) while mounted: a container's disk never goes away
+      // under it.
+      Status s = it->second->Remove(/*force=*/false);
+      if (!s.ok()) return s.Annotate("delete volume \"" + name + "\"");
+      served_.erase(it);
+    }
+    r.state = VolumeState::kDeleting;
+    WB_RETURN_IF_ERROR(store_->Update(r));
+    lock.unlock();
+    return DropThin(r).Annotate("delete volume \"" + name + "\"");
+  }
+
+  Result<PoolReport> Report() override {
+    WB_ASSIGN_OR_RETURN(thinpool::PoolStatus st, pool_->GetStatus());
+    PoolReport rep;
+    uint64_t block = pool_->block_bytes();
+    rep.data_total_bytes = st.data_total * block;
+    rep.data_used_bytes = st.data_used * block;
+    rep.metadata_total_bytes = st.metadata_total * 4096;
+    rep.metadata_used_bytes = st.metadata_used * 4096;
+    rep.transaction_id = st.transaction_id;
+    std::lock_guard<std::mutex> lock(mu_);
+    WB_ASSIGN_OR_RETURN(auto rows, store_->List());
+    for (const auto& r : rows) {
+      if (r.state == VolumeState::kGolden) continue;
+      rep.provisioned_bytes += r.size_bytes;
+      if (r.state == VolumeState::kReady) ++rep.volumes;
+    }
+    for (const auto& [name, cs] : classes_) {
+      rep.classes.push_back(ClassReport{name, cs.spec.fs, cs.spec.size_bytes, static_cast<unsigned>(cs.warm.size()),
+                                        cs.spec.warm, cs.hits, cs.misses});
+    }
+    return rep;
+  }
+
+  std::vector<std::string> Repairs() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return repairs_;
+  }
+
+  bool WaitWarm(int timeout_ms) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    return warm_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] {
+      for (const auto& [name, cs] : classes_)
+        if (cs.warm.size() < cs.spec.warm) return false;
+      return true;
+    });
+  }
+
+ private:
+  void Log(const std::string& line) const {
+    if (svc_.log) svc_.log(line);
+  }
+
+  Status OpenPool() {
+    const std::string dir = cfg_.state_dir + "/pool";
+    auto opened = thinpool::Pool::Open(dir, svc_.kernel);
+    if (opened.ok()) {
+      pool_ = std::move(opened).value();
+      for (const auto& r : pool_->repairs()) Note("pool: " + r);
+      return Status::OK();
+    }
+    if (opened.status().code() != Status::Code::kNotFound) return opened.status();
+    thinpool::PoolOptions o;
+    o.state_dir = dir;
+    o.data_bytes = cfg_.pool_data_bytes;
+    o.metadata_bytes = cfg_.pool_metadata_bytes;
+    o.data_device = cfg_.pool_data_device;
+    o.metadata_device = cfg_.pool_metadata_device;
+    o.block_sectors = static_cast<uint32_t>(cfg_.pool_block_bytes / 512);
+    o.error_if_no_space = true;  // writers get ENOSPC at once, never hang
+    WB_ASSIGN_OR_RETURN(pool_, thinpool::Pool::Create(o, svc_.kernel));
+    Log("created pool " + pool_->name() + " in " + dir);
+    return Status::OK();
+  }
+
+  void Note(const std::string& line) {
+    repairs_.push_back(line);
+    Log("repair: " + line);
+  }
+
+  // Start-up repair: the database against the pool's thins. Rows left mid-
+  // change are rolled back (creating: never acknowledged) or finished
+  // (deleting); rows whose thin is gone are dropped (stock) or marked lost
+  // (handed out); thins no row owns are deleted; served rows get their disk
+  // back, adopting the one a previous process left running.
+  Status Repair() {
+    WB_ASSIGN_OR_RETURN(auto rows, store_->List());
+    std::set<std::string> owned;
+    for (auto& r : rows) {
+      auto thin = pool_->FindByName(r.thin_name);
+      if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting) {
+        Note(std::string(r.state == VolumeState::kCreating ? "rolled back creation" : "finished deletion") + " of " +
+             Describe(r));
+        WB_RETURN_IF_ERROR(DropThin(r));
+        continue;
+      }
+      if (!thin.ok()) {
+        if (r.state == VolumeState::kReady) {
+          r.state = VolumeState::kLost;
+          WB_RETURN_IF_ERROR(store_->Update(r));
+          Note("volume \"" + r.name + "\" lost its thin " + r.thin_name + "; marked lost");
+        } else if (r.state != VolumeState::kLost) {
+          WB_RETURN_IF_ERROR(store_->Remove(r.id));
+          Note("dropped " + Describe(r) + ": its thin is gone");
+        }
+        continue;
+      }
+      owned.insert(r.thin_name);
+      if (r.state == VolumeState::kGolden) {
+        classes_[r.class_name].golden = thin->id;
+        continue;
+      }
+      if (r.state == VolumeState::kWarm && classes_.count(r.class_name) == 0) {
+        Note("dropped warm " + Describe(r) + ": class \"" + r.class_name + "\" is no longer configured");
+        WB_RETURN_IF_ERROR(DropThin(r));
+        owned.erase(r.thin_name);
+        continue;
+      }
+      if (r.state == VolumeState::kWarm || r.state == VolumeState::kReady) {
+        WB_RETURN_IF_ERROR(Serve(&r));
+        if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
+      }
+    }
+    for (const auto& t : pool_->List()) {
+      if (owned.count(t.name) != 0) continue;
+      Note("deleted orphan thin " + t.name + " (id " + std::to_string(t.id) + ")");
+      (void)pool_->Deactivate(t.id);
+      WB_RETURN_IF_ERROR(pool_->DeleteThin(t.id));
+    }
+    WB_RETURN_IF_ERROR(store_->SetMeta("pool_txid", std::to_string(pool_->transaction_id())));
+    return Status::OK();
+  }
+
+  static std::string Describe(const VolumeRecord& r) {
+    return (r.name.empty() ? std::string(StateName(r.state)) + " volume" : "volume \"" + r.name + "\"") + " (thin " +
+           r.thin_name + ")";
+  }
+
+  // Activates row r's thin and gives it a disk: adopts the ublk device a
+  // previous process left if there is one, else starts a new one.
+  Status Serve(VolumeRecord* r) {
+    auto thin = pool_->FindByName(r->thin_name);
+    if (!thin.ok()) return thin.status();
+    WB_ASSIGN_OR_RETURN(thinpool::Activation act, pool_->Activate(thin->id));
+    std::unique_ptr<ublk::Device> dev;
+    if (r->ublk_id >= 0) {
+      auto adopted = svc_.ublk->AdoptDevice(static_cast<uint32_t>(r->ublk_id), act.path);
+      if (adopted.ok()) {
+        dev = std::move(adopted).value();
+        Note("adopted " + dev->disk_path() + " of " + Describe(*r));
+      } else {
+        Log("could not adopt ublk device " + std::to_string(r->ublk_id) + " of " + Describe(*r) + ": " +
+            adopted.status().ToString() + "; starting a new one");
+      }
+    }
+    if (!dev) {
+      ublk::DeviceOptions o;
+      o.backing_path = act.path;
+      WB_ASSIGN_OR_RETURN(dev, svc_.ublk->AddDevice(o));
+      r->ublk_id = dev->id();
+      WB_RETURN_IF_ERROR(store_->Update(*r));
+    }
+    std::lock_guard<std::mutex> lock(served_mu_);
+    served_[r->id] = std::move(dev);
+    return Status::OK();
+  }
+
+  // The kernel steps for row r (already inserted, state creating): thin
+  // (snapshot of `origin`, or new and formatted), active, disk started; then
+  // the row moves to `final_state`. On failure everything is undone.
+  Status Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state) {
+    auto fail = [&](Status s) {
+      (void)DropThin(*r);
+      return s;
+    };
+    thinpool::ThinSpec spec{r->thin_name, r->size_bytes, std::nullopt};
+    auto thin = origin ? pool_->Snapshot(*origin, spec) : pool_->CreateThin(spec);
+    if (!thin.ok()) return fail(thin.status());
+    r->thin_id = thin->id;
+    r->pool_txid = pool_->transaction_id();
+    if (!origin) {
+      auto act = pool_->Activate(thin->id);
+      if (!act.ok()) return fail(act.status());
+      Status s = svc_.formatter->Format(act->path, r->fs);
+      if (!s.ok()) return fail(s);
+      if (final_state == VolumeState::kGolden) {
+        // Never active again: snapshots of an inactive origin need no suspend.
+        s = pool_->Deactivate(thin->id);
+        if (!s.ok()) return fail(s);
+      }
+    }
+    r->state = final_state;
+    if (final_state != VolumeState::kGolden) {
+      Status s = Serve(r);
+      if (!s.ok()) return fail(s);
+    }
+    Status s = store_->Update(*r);
+    if (!s.ok()) return fail(s);
+    return Status::OK();
+  }
+
+  // Removes row r's disk, thin and row, whatever of them exists.
+  Status DropThin(const VolumeRecord& r) {
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      auto it = served_.find(r.id);
+      if (it != served_.end()) {
+        (void)it->second->Remove(/*force=*/true);
+        served_.erase(it);
+      }
+    }
+    auto thin = pool_->FindByName(r.thin_name);
+    if (thin.ok()) {
+      Status s = pool_->Deactivate(thin->id);
+      if (s.ok() || s.code() == Status::Code::kNotFound) s = pool_->DeleteThin(thin->id);
+      if (!s.ok()) return s;
+    }
+    return store_->Remove(r.id);
+  }
+
+  Status EnsureGolden(ClassState& cs) {
+    if (cs.golden != 0 || pool_->FindByName("golden-" + cs.spec.name).ok()) return Status::OK();
+    VolumeRecord r;
+    r.class_name = cs.spec.name;
+    r.fs = cs.spec.fs;
+    r.size_bytes = cs.spec.size_bytes;
+    r.thin_name = "golden-" + cs.spec.name;
+    r.created_ms = NowMs();
+    WB_RETURN_IF_ERROR(store_->Insert(&r));
+    auto start = std::chrono::steady_clock::now();
+    WB_RETURN_IF_ERROR(
+        Prepare(&r, std::nullopt, VolumeState::kGolden).Annotate("golden image of class " + cs.spec.name));
+    cs.golden = r.thin_id;
+    Log("golden image for class " + cs.spec.name + " (" + cs.spec.fs + ") made in " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
+        " ms");
+    return Status::OK();
+  }
+
+  // Background: keeps each class's stock at its target, `refill_concurrency`
+  // volumes at a time, never holding the lock across kernel work.
+  void RefillLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      ClassState* need = nullptr;
+      for (auto& [name, cs] : classes_)
+        if (cs.warm.size() + cs.preparing < cs.spec.warm) {
+          need = &cs;
+          break;
+        }
+      if (need == nullptr) {
+        warm_cv_.notify_all();
+        refill_cv_.wait_for(lock, std::chrono::seconds(1));
+        continue;
+      }
+      ++need->preparing;
+      VolumeRecord r;
+      r.class_name = need->spec.name;
+      r.fs = need->spec.fs;
+      r.size_bytes = need->spec.size_bytes;
+      r.thin_name = RandomThinName("w");
+      r.created_ms = NowMs();
+      Status s = store_->Insert(&r);
+      uint32_t golden = need->golden;
+      lock.unlock();
+      if (s.ok()) s = Prepare(&r, golden, VolumeState::kWarm);
+      lock.lock();
+      --need->preparing;
+      if (s.ok()) {
+        need->warm.push_back(r.id);
+        warm_cv_.notify_all();
+      } else {
+        Log("refill of class " + need->spec.name + " failed: " + s.ToString() + "; retrying in 1 s");
+        refill_cv_.wait_for(lock, std::chrono::seconds(1));
+      }
+    }
+  }
+
+  Result<Volume> ToVolume(const VolumeRecord& r, const std::string& source) {
+    Volume v;
+    v.name = r.name;
+    v.class_name = r.class_name;
+    v.fs = r.fs;
+    v.size_bytes = r.size_bytes;
+    v.device = r.ublk_id >= 0 ? "/dev/ublkb" + std::to_string(r.ublk_id) : "";
+    v.labels = r.labels;
+    v.ephemeral = r.ephemeral;
+    v.created_ms = r.created_ms;
+    v.state = StateName(r.state);
+    v.source = source;
+    return v;
+  }
+
+  Config cfg_;
+  Services svc_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<thinpool::Pool> pool_;
+
+  mutable std::mutex mu_;  // guards the maps below and orders store writes with them
+  std::map<std::string, ClassState> classes_;
+  std::vector<std::string> repairs_;
+  bool stopping_ = false;
+  std::condition_variable refill_cv_, warm_cv_;
+  std::vector<std::thread> refillers_;
+
+  std::mutex served_mu_;                                     // served_ is touched by refillers outside mu_
+  std::map<int64_t, std::unique_ptr<ublk::Device>> served_;  // row id -> its disk
+};
+
+}  // namespace
+
+std::unique_ptr<Formatter> MkfsFormatter() { return std::make_unique<Mkfs>(); }
+
+Status ValidateVolumeName(const std::string& name) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("name: \"" + name + "\" " + why +
+                                   " (1-63 of A-Z a-z 0-9 _ . -, not starting with . _ or -)");
+  };
+  if (name.empty() || name.size() > 63) return bad("has the wrong length");
+  for (size_t i = 0; i < name.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    bool alnum = std::isalnum(c) != 0;
+    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-'))) return bad("has a character it may not");
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Provisioner>> Provisioner::Start(const Config& config, Services services) {
+  WB_RETURN_IF_ERROR(ValidateConfig(config));
+  if (services.ublk == nullptr || services.formatter == nullptr || services.kernel.dm == nullptr)
+    return Status::InvalidArgument("provisioner services incomplete");
+  auto p = std::make_unique<Impl>(config, std::move(services));
+  WB_RETURN_IF_ERROR(p->Init());
+  return std::unique_ptr<Provisioner>(std::move(p));
+}
+
+}  // namespace warmblock::provisioner

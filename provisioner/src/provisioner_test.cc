@@ -1,0 +1,282 @@
+#include "warmblock/provisioner/provisioner.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "warmblock/thinpool/fake_kernel.h"
+
+namespace warmblock::provisioner {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+
+// ublk devices as a kernel would keep them: they outlive the handle that a
+// provisioner leaves behind on exit, and a new provisioner adopts them.
+class FakeUblk final : public ublk::Server {
+ public:
+  class Dev final : public ublk::Device {
+   public:
+    Dev(FakeUblk* owner, uint32_t id, uint64_t size) : owner_(owner), id_(id), size_(size) {
+      path_ = "/dev/ublkb" + std::to_string(id);
+      owner_->handles_.insert(this);
+    }
+    ~Dev() override {
+      owner_->handles_.erase(this);
+      if (!removed_) owner_->live_.erase(id_);
+    }
+    uint32_t id() const override { return id_; }
+    const std::string& disk_path() const override { return path_; }
+    uint64_t size_bytes() const override { return size_; }
+    ublk::CopyMode copy_mode() const override { return ublk::CopyMode::kUserCopy; }
+    ublk::DeviceStats stats() const override { return {}; }
+    Status Remove(bool force) override {
+      if (!force && owner_->busy_.count(id_) != 0) return Status::Error(Code::kBusy, path_ + " is mounted");
+      owner_->live_.erase(id_);
+      removed_ = true;
+      return Status::OK();
+    }
+
+   private:
+    FakeUblk* owner_;
+    uint32_t id_;
+    uint64_t size_;
+    std::string path_;
+    bool removed_ = false;
+  };
+
+  ~FakeUblk() override {
+    // Handles a provisioner let go of on exit (the disks stay up).
+    while (!handles_.empty()) delete *handles_.begin();
+  }
+
+  Result<std::unique_ptr<ublk::Device>> AddDevice(const ublk::DeviceOptions& o) override {
+    ++adds;
+    uint32_t id = next_id_++;
+    live_[id] = o.backing_path;
+    return std::unique_ptr<ublk::Device>(new Dev(this, id, 1 << 30));
+  }
+  Result<std::unique_ptr<ublk::Device>> AdoptDevice(uint32_t id, const std::string& backing,
+                                                    ublk::BackendKind) override {
+    if (live_.count(id) == 0) return Status::NotFound("no ublk device " + std::to_string(id));
+    ++adoptions;
+    live_[id] = backing;
+    return std::unique_ptr<ublk::Device>(new Dev(this, id, 1 << 30));
+  }
+  const ublk::Features& features() const override { return features_; }
+  std::vector<ublk::ReactorStats> Reactors() const override { return {}; }
+
+  int adds = 0, adoptions = 0;
+  std::map<uint32_t, std::string> live_;  // id -> backing, as the kernel has them
+  std::set<uint32_t> busy_;               // mounted: Remove() without force refuses
+
+ private:
+  ublk::Features features_;
+  uint32_t next_id_ = 0;
+  std::set<Dev*> handles_;
+};
+
+class FakeMkfs final : public Formatter {
+ public:
+  Status Format(const std::string& device, const std::string& fs) override {
+    formatted.push_back(fs + " " + device);
+    return Status::OK();
+  }
+  std::vector<std::string> formatted;
+};
+
+class ProvisionerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/provisioner_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    config_.state_dir = dir_;
+    config_.pool_data_bytes = 8ull << 30;
+    config_.classes = {VolumeClass{"small", "ext4", 1ull << 30, 3}};
+    config_.refill_concurrency = 2;
+  }
+  void TearDown() override {
+    p_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void StartOrDie() {
+    Services s;
+    s.kernel = thinpool::Kernel{&dm_, &block_};
+    s.ublk = &ublk_;
+    s.formatter = &mkfs_;
+    auto p = Provisioner::Start(config_, s);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    p_ = std::move(p).value();
+    ASSERT_TRUE(p_->WaitWarm(10000)) << "the warm stock never filled";
+  }
+
+  CreateRequest Req(const std::string& name) {
+    CreateRequest r;
+    r.name = name;
+    r.class_name = "small";
+    return r;
+  }
+
+  std::string dir_;
+  Config config_;
+  thinpool::FakeDeviceMapper dm_;
+  thinpool::FakeBlockDevices block_;
+  FakeUblk ublk_;
+  FakeMkfs mkfs_;
+  std::unique_ptr<Provisioner> p_;
+};
+
+TEST_F(ProvisionerTest, StartMakesOneGoldenImageAndFillsTheStock) {
+  StartOrDie();
+  EXPECT_EQ(mkfs_.formatted.size(), 1u) << "mkfs once, for the golden image";
+  auto rep = p_->Report();
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  ASSERT_EQ(rep->classes.size(), 1u);
+  EXPECT_EQ(rep->classes[0].warm, 3u);
+  EXPECT_EQ(rep->classes[0].target, 3u);
+  EXPECT_EQ(ublk_.live_.size(), 3u) << "each warm volume has its disk started";
+  EXPECT_EQ(rep->volumes, 0u);
+}
+
+TEST_F(ProvisionerTest, AWarmHandOutMakesNoKernelCallAndTheStockRefills) {
+  StartOrDie();
+  int adds = ublk_.adds;
+  size_t formats = mkfs_.formatted.size();
+  auto v = p_->Create(Req("db"));
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->source, "warm");
+  EXPECT_EQ(v->state, "ready");
+  EXPECT_EQ(v->fs, "ext4");
+  EXPECT_EQ(v->size_bytes, 1ull << 30);
+  EXPECT_EQ(v->device.rfind("/dev/ublkb", 0), 0u) << v->device;
+  EXPECT_EQ(ublk_.adds, adds) << "the disk was already started";
+  EXPECT_EQ(mkfs_.formatted.size(), formats);
+  ASSERT_TRUE(p_->WaitWarm(10000));
+  auto rep = p_->Report();
+  EXPECT_EQ(rep->classes[0].warm, 3u);
+  EXPECT_EQ(rep->classes[0].hits, 1u);
+  EXPECT_EQ(rep->volumes, 1u);
+}
+
+TEST_F(ProvisionerTest, CreateIsIdempotentByName) {
+  StartOrDie();
+  auto a = p_->Create(Req("web"));
+  ASSERT_TRUE(a.ok());
+  auto b = p_->Create(Req("web"));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->source, "existing");
+  EXPECT_EQ(b->device, a->device);
+  CreateRequest other;
+  other.name = "web";
+  other.size_bytes = 2ull << 30;
+  EXPECT_EQ(p_->Create(other).status().code(), Code::kAlreadyExists);
+}
+
+TEST_F(ProvisionerTest, AnUnconfiguredSizeTakesTheColdPathAndSaysSo) {
+  StartOrDie();
+  size_t formats = mkfs_.formatted.size();
+  CreateRequest r;
+  r.name = "big";
+  r.fs = "xfs";
+  r.size_bytes = 2ull << 30;
+  auto v = p_->Create(r);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->source, "cold");
+  EXPECT_EQ(v->class_name, "");
+  EXPECT_EQ(mkfs_.formatted.size(), formats + 1);
+  EXPECT_EQ(mkfs_.formatted.back().rfind("xfs ", 0), 0u);
+  // A size that matches a class is served from its stock.
+  r.name = "small2";
+  r.fs = "ext4";
+  r.size_bytes = 1ull << 30;
+  EXPECT_EQ(p_->Create(r)->source, "warm");
+}
+
+TEST_F(ProvisionerTest, DeleteReturnsTheThinAndRefusesAMountedDisk) {
+  StartOrDie();
+  auto v = p_->Create(Req("tmp"));
+  ASSERT_TRUE(v.ok());
+  uint32_t id = static_cast<uint32_t>(std::stoul(v->device.substr(10)));
+  ublk_.busy_.insert(id);
+  EXPECT_EQ(p_->Delete("tmp").code(), Code::kBusy);
+  EXPECT_TRUE(p_->Get("tmp").ok()) << "a refused delete changes nothing";
+  ublk_.busy_.clear();
+  ASSERT_TRUE(p_->Delete("tmp").ok());
+  EXPECT_EQ(p_->Get("tmp").status().code(), Code::kNotFound);
+  EXPECT_EQ(ublk_.live_.count(id), 0u);
+  EXPECT_EQ(p_->Delete("tmp").code(), Code::kNotFound);
+  ASSERT_TRUE(p_->WaitWarm(10000));
+  EXPECT_EQ(p_->Report()->volumes, 0u);
+}
+
+TEST_F(ProvisionerTest, ListFiltersByLabel) {
+  StartOrDie();
+  CreateRequest a = Req("a"), b = Req("b");
+  a.labels = {{"app", "pg"}, {"tier", "db"}};
+  b.labels = {{"app", "web"}};
+  ASSERT_TRUE(p_->Create(a).ok());
+  ASSERT_TRUE(p_->Create(b).ok());
+  EXPECT_EQ(p_->List({})->size(), 2u);
+  auto pg = p_->List({{"app", "pg"}});
+  ASSERT_EQ(pg->size(), 1u);
+  EXPECT_EQ((*pg)[0].name, "a");
+  EXPECT_TRUE(p_->List({{"app", "none"}})->empty());
+}
+
+TEST_F(ProvisionerTest, ARestartAdoptsTheDisksAndKeepsTheVolumes) {
+  StartOrDie();
+  auto v = p_->Create(Req("keep"));
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE(p_->WaitWarm(10000));
+  p_.reset();  // the daemon goes away; its disks stay
+  EXPECT_EQ(ublk_.live_.size(), 4u);
+  StartOrDie();
+  auto again = p_->Get("keep");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->device, v->device) << "the same disk, adopted";
+  EXPECT_EQ(ublk_.adoptions, 4);
+  EXPECT_EQ(mkfs_.formatted.size(), 1u) << "the golden image is reused";
+  bool noted = false;
+  for (const auto& line : p_->Repairs()) noted |= line.find("adopted " + v->device) != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST_F(ProvisionerTest, BadRequestsNameTheField) {
+  StartOrDie();
+  struct Case {
+    CreateRequest req;
+    const char* field;
+  };
+  std::vector<Case> cases;
+  for (const std::string& name : {std::string(), std::string("../etc"), std::string("-x"), std::string("a b"),
+                                  std::string("x/y"), std::string(64, 'a')}) {
+    CreateRequest r = Req(name);
+    cases.push_back({r, "name"});
+  }
+  CreateRequest cls = Req("ok");
+  cls.class_name = "nope";
+  cases.push_back({cls, "class"});
+  CreateRequest fs;
+  fs.name = "ok";
+  fs.fs = "btrfs";
+  fs.size_bytes = 1ull << 30;
+  cases.push_back({fs, "fs"});
+  CreateRequest size;
+  size.name = "ok";
+  size.size_bytes = 1000;
+  cases.push_back({size, "size"});
+  for (const auto& c : cases) {
+    auto v = p_->Create(c.req);
+    ASSERT_FALSE(v.ok()) << c.req.name;
+    EXPECT_EQ(v.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(v.status().message().rfind(c.field, 0), 0u) << v.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace warmblock::provisioner
