@@ -70,15 +70,25 @@ class Impl final : public Provisioner {
   Impl(Config config, Services services) : cfg_(std::move(config)), svc_(std::move(services)) {}
 
   ~Impl() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    refill_cv_.notify_all();
-    for (auto& t : refillers_) t.join();
+    StopRefill();
     // The disks stay up (user recovery): a restarted daemon adopts them.
     // Dropping a Device would remove it, so hand them to the kernel as they are.
     for (auto& [row, dev] : served_) (void)dev.release();
+  }
+
+  Status Shutdown() override {
+    StopRefill();
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      while (!served_.empty()) {
+        auto it = served_.begin();
+        WB_RETURN_IF_ERROR(it->second->Remove(/*force=*/false).Annotate("shut down"));
+        served_.erase(it);
+      }
+    }
+    WB_RETURN_IF_ERROR(pool_->Shutdown());
+    Log("shut down: every disk stopped, pool devices removed; state kept in " + cfg_.state_dir);
+    return Status::OK();
   }
 
   Status Init() {
@@ -244,6 +254,16 @@ class Impl final : public Provisioner {
  private:
   void Log(const std::string& line) const {
     if (svc_.log) svc_.log(line);
+  }
+
+  void StopRefill() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    refill_cv_.notify_all();
+    for (auto& t : refillers_) t.join();
+    refillers_.clear();
   }
 
   Status OpenPool() {

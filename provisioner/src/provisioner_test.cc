@@ -246,6 +246,24 @@ TEST_F(ProvisionerTest, ARestartAdoptsTheDisksAndKeepsTheVolumes) {
   EXPECT_TRUE(noted);
 }
 
+TEST_F(ProvisionerTest, ShutdownStopsEveryDiskButNotAMountedOneAndStartBringsThemBack) {
+  StartOrDie();
+  auto v = p_->Create(Req("kept"));
+  ASSERT_TRUE(v.ok());
+  uint32_t id = static_cast<uint32_t>(std::stoul(v->device.substr(10)));
+  ublk_.busy_.insert(id);
+  EXPECT_EQ(p_->Shutdown().code(), Code::kBusy);
+  ublk_.busy_.clear();
+  ASSERT_TRUE(p_->Shutdown().ok());
+  EXPECT_TRUE(ublk_.live_.empty()) << "no disk left";
+  EXPECT_TRUE(dm_.List()->empty()) << "no dm device left";
+  p_.reset();
+  StartOrDie();
+  auto again = p_->Get("kept");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->device.empty()) << "served by a new disk";
+}
+
 TEST_F(ProvisionerTest, BadRequestsNameTheField) {
   StartOrDie();
   struct Case {

@@ -361,6 +361,15 @@ class Pool::Impl {
     return Status::OK();
   }
 
+  Status Shutdown() {
+    for (const auto& [id, t] : cat_.thins) WB_RETURN_IF_ERROR(Deactivate(id));
+    // Removing the pool device frees its loop devices (autoclear).
+    Status s = k_.dm->Remove(cat_.options.name);
+    if (!s.ok() && s.code() != Status::Code::kNotFound) return s.Annotate("shut down pool");
+    destroyed_ = true;
+    return Status::OK();
+  }
+
   Result<Thin> Get(uint32_t id) const {
     auto it = cat_.thins.find(id);
     if (it == cat_.thins.end())
@@ -386,7 +395,7 @@ class Pool::Impl {
   std::string DmName(const Thin& t) const { return cat_.options.name + "-" + t.name; }
 
   Status CheckAlive() const {
-    if (destroyed_) return Status::NotFound("pool " + cat_.options.name + " was destroyed");
+    if (destroyed_) return Status::NotFound("pool " + cat_.options.name + " was destroyed or shut down");
     return Status::OK();
   }
 
@@ -479,6 +488,10 @@ Result<std::unique_ptr<Pool>> Pool::Open(const std::string& state_dir, Kernel ke
 Status Pool::Destroy() {
   WB_POOL_LOCKED();
   return impl_->Destroy();
+}
+Status Pool::Shutdown() {
+  WB_POOL_LOCKED();
+  return impl_->Shutdown();
 }
 Result<Thin> Pool::CreateThin(const ThinSpec& spec) {
   WB_POOL_LOCKED();

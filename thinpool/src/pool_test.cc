@@ -400,5 +400,21 @@ TEST_F(PoolTest, DestroyRemovesDevicesAndStateButNotWhileAThinIsOpen) {
   EXPECT_EQ(pool->CreateThin({"b", kGiB, std::nullopt}).status().code(), Code::kNotFound);
 }
 
+TEST_F(PoolTest, ShutdownRemovesTheDevicesAndOpenBringsThemBack) {
+  auto pool = MakePool();
+  MakeThin(*pool, "a");
+  ASSERT_TRUE(pool->Activate(1).ok());
+  dm_.SetOpenCount("wb-a", 1);
+  EXPECT_EQ(pool->Shutdown().code(), Code::kBusy);
+  dm_.SetOpenCount("wb-a", 0);
+  ASSERT_TRUE(pool->Shutdown().ok());
+  EXPECT_TRUE(dm_.List()->empty()) << "no dm device left";
+  EXPECT_EQ(pool->CreateThin({"b", kGiB, std::nullopt}).status().code(), Code::kNotFound);
+  pool.reset();
+  auto again = Pool::Open(dir_, K());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE((*again)->FindByName("a").ok()) << "the thin and its data are kept";
+}
+
 }  // namespace
 }  // namespace warmblock::thinpool

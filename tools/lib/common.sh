@@ -15,7 +15,8 @@ WB_PACKAGES=(
   liburing-dev libaio-dev libdevmapper-dev dmsetup
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd
-  libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev
+  libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libmicrohttpd-dev libsystemd-dev libcli11-dev
+  libcurl4-openssl-dev curl systemd
   e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3 clang-format
 )
 

@@ -105,6 +105,13 @@ class Provisioner {
   virtual Result<PoolReport> Report() = 0;
   // What start-up repair did, one line each.
   virtual std::vector<std::string> Repairs() const = 0;
+  // For maintenance and uninstall: stops every disk (kBusy at the first
+  // one still mounted or open), deactivates the thins and removes the pool
+  // device; the database and the pool's data stay for the next Start.
+  // Destroying a Provisioner without it leaves the disks up for the next
+  // process to adopt. Unusable afterwards.
+  virtual Status Shutdown() = 0;
+
   // Blocks until every class's stock is at its target or `timeout_ms`
   // passes (false).
   virtual bool WaitWarm(int timeout_ms) = 0;

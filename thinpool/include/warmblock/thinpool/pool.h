@@ -109,6 +109,11 @@ class Pool {
   // (catalogue and embedded files). kBusy if a thin is still open.
   Status Destroy();
 
+  // Deactivates every thin and removes the pool device, keeping the
+  // catalogue and the data: Open brings it all back. kBusy if a thin is
+  // still open. The Pool is unusable afterwards.
+  Status Shutdown();
+
   // Creates a thin volume; the pool allocates a free id unless spec.id is set.
   // kAlreadyExists for a taken name or id; kNoSpace when no id is free.
   Result<Thin> CreateThin(const ThinSpec& spec);

@@ -1,0 +1,179 @@
+// warmblockd: hands containers ready, formatted block volumes from a
+// pre-warmed thin pool, over an HTTP/JSON API on a Unix socket.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+#include "warmblock/base/units.h"
+#include "warmblock/provisioner/api.h"
+#include "warmblock/provisioner/config.h"
+#include "warmblock/provisioner/http_server.h"
+#include "warmblock/provisioner/provisioner.h"
+#include "warmblock/thinpool/kernel.h"
+#include "warmblock/ublk/ublk.h"
+
+namespace {
+
+using namespace warmblock;
+using namespace warmblock::provisioner;
+
+constexpr const char* kVersion = "0.1.0";
+
+// One line per event on stderr (the journal under systemd).
+void Log(const std::string& line) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  std::fprintf(stderr, "warmblockd: %s\n", line.c_str());
+}
+
+int Fail(const Status& s) {
+  Log("fatal: " + s.ToString());
+  sd_notifyf(0, "STATUS=failed: %s\nERRNO=%d", s.ToString().c_str(), s.sys_errno() != 0 ? s.sys_errno() : 5);
+  return 1;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "warmblockd: per-container block volumes in about a millisecond, from a pre-warmed device-mapper thin pool\n"
+      "served as ublk disks. Runs in the foreground (systemd Type=notify); logs to stderr.",
+      "warmblockd"};
+  std::string config_path = "/etc/warmblock/warmblockd.toml";
+  std::string state_dir, socket, pool_size;
+  bool check = false, version = false, teardown = false;
+  app.add_option("-c,--config", config_path, "configuration file (TOML); a missing default file means defaults");
+  app.add_option("--state-dir", state_dir, "overrides state_dir: database, pool catalogue and pool files");
+  app.add_option("--socket", socket, "overrides socket: the API's Unix socket");
+  app.add_option("--pool-size", pool_size, "overrides pool.data_size of the embedded pool, e.g. 20G");
+  app.add_flag("--check-config", check, "validate the configuration, print it, and exit");
+  app.add_flag("--teardown", teardown,
+               "stop every volume's disk and remove the pool's devices, keeping all state and data, then exit "
+               "(for maintenance or uninstall; refused while a volume is mounted; the next start brings all back)");
+  app.add_flag("--version", version, "print the version and exit");
+  app.footer(
+      "Examples:\n"
+      "  warmblockd                                  # defaults: /var/lib/warmblock, /run/warmblock/warmblockd.sock\n"
+      "  warmblockd --state-dir /tmp/wb --socket /tmp/wb.sock --pool-size 4G\n"
+      "  warmblockd --check-config -c /etc/warmblock/warmblockd.toml\n"
+      "Then: warmblock volume create NAME --class small   (or curl --unix-socket SOCKET http://x/v1/volumes)");
+  CLI11_PARSE(app, argc, argv);
+  if (version) {
+    std::printf("warmblockd %s\n", kVersion);
+    return 0;
+  }
+
+  auto loaded = LoadConfig(config_path, /*missing_ok=*/app.count("--config") == 0);
+  if (!loaded.ok()) return Fail(loaded.status());
+  Config config = *loaded;
+  if (!state_dir.empty()) config.state_dir = state_dir;
+  if (!socket.empty()) config.socket = socket;
+  if (!pool_size.empty()) {
+    auto size = ParseSize(pool_size, "--pool-size");
+    if (!size.ok()) return Fail(size.status());
+    config.pool_data_bytes = *size;
+  }
+  if (Status s = ValidateConfig(config); !s.ok()) return Fail(s);
+  if (check) {
+    std::printf("state_dir = %s\nsocket = %s\npool: %s\n", config.state_dir.c_str(), config.socket.c_str(),
+                config.pool_data_device.empty() ? ("embedded, " + FormatSize(config.pool_data_bytes)).c_str()
+                                                : config.pool_data_device.c_str());
+    for (const auto& c : config.classes)
+      std::printf("class %s: %s %s, %u warm\n", c.name.c_str(), c.fs.c_str(), FormatSize(c.size_bytes).c_str(), c.warm);
+    return 0;
+  }
+
+  // Signals are taken synchronously by the main loop below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  sd_notify(0, "STATUS=starting: ublk and the API socket");
+  ublk::ServerOptions uo;
+  uo.reactors = config.reactors;
+  uo.log = Log;
+  auto ublk_server = ublk::Server::Start(uo);
+  if (!ublk_server.ok()) return Fail(ublk_server.status());
+
+  // Socket activation: systemd passes the listening socket; else make it.
+  // (--teardown serves no API.)
+  int listen_fd = -1;
+  int passed = teardown ? 0 : sd_listen_fds(1);
+  if (passed > 1) return Fail(Status::InvalidArgument("systemd passed more than one socket"));
+  if (passed == 1) {
+    listen_fd = SD_LISTEN_FDS_START;
+    Log("serving the socket systemd passed");
+  } else if (!teardown) {
+    auto fd = ListenUnix(config.socket, config.socket_group);
+    if (!fd.ok()) return Fail(fd.status());
+    listen_fd = *fd;
+  }
+  Api api(DaemonInfo{kVersion, (*ublk_server)->features().Describe(), NowMs()}, Log);
+  std::unique_ptr<HttpServer> http;
+  if (listen_fd >= 0) {
+    auto started = HttpServer::Start(
+        listen_fd, [&api](const HttpRequest& r) { return api.Handle(r); }, Api::kMaxBodyBytes);
+    if (!started.ok()) return Fail(started.status());
+    http = std::move(started).value();
+    Log("API on " + (passed == 1 ? std::string("the socket from systemd") : config.socket) +
+        " (503 until the pool is ready)");
+  }
+
+  sd_notify(0, "STATUS=starting: opening the pool, repairing state, making golden images");
+  auto dm = thinpool::LinuxDeviceMapper();
+  auto block = thinpool::LinuxBlockDevices();
+  auto mkfs = MkfsFormatter();
+  Services services;
+  services.kernel = thinpool::Kernel{dm.get(), block.get()};
+  services.ublk = ublk_server->get();
+  services.formatter = mkfs.get();
+  services.log = Log;
+  auto start = std::chrono::steady_clock::now();
+  auto prov = Provisioner::Start(config, services);
+  if (!prov.ok()) return Fail(prov.status());
+  if (teardown) {
+    Status s = (*prov)->Shutdown();
+    return s.ok() ? 0 : Fail(s);
+  }
+  api.Attach(prov->get(), ublk_server->get());
+  sd_notify(0, "STATUS=filling the warm pool");
+  bool warm = (*prov)->WaitWarm(120000);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  Log(std::string(warm ? "ready" : "ready (warm pool still filling)") + " after " + std::to_string(ms) + " ms");
+  sd_notifyf(0, "READY=1\nSTATUS=serving; %zu repairs at start-up", (*prov)->Repairs().size());
+
+  // The event loop: wait for a signal, pinging the watchdog only while the
+  // provisioner answers (a deadlocked daemon gets restarted).
+  uint64_t watchdog_usec = 0;
+  bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  timespec tick{};
+  uint64_t period = watchdog ? watchdog_usec / 2 : 5'000'000;
+  tick.tv_sec = static_cast<time_t>(period / 1'000'000);
+  tick.tv_nsec = static_cast<long>(period % 1'000'000) * 1000;
+  for (;;) {
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGTERM || sig == SIGINT) {
+      Log(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+          "; volumes' disks stay up for the next start to adopt");
+      break;
+    }
+    if (watchdog && (*prov)->Report().ok()) sd_notify(0, "WATCHDOG=1");
+  }
+  sd_notify(0, "STOPPING=1");
+  http.reset();
+  prov->reset();
+  return 0;
+}

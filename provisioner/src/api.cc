@@ -1,0 +1,323 @@
+#include "warmblock/provisioner/api.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "warmblock/base/units.h"
+
+namespace warmblock::provisioner {
+namespace {
+
+using json = nlohmann::json;
+
+// Upper bounds (seconds) of the hand-out latency histogram buckets.
+constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse Json(int status, const json& body) { return HttpResponse{status, body.dump(2) + "\n"}; }
+
+HttpResponse Error(int status, const std::string& kind, const std::string& message) {
+  return Json(status, json{{"error", message}, {"code", kind}});
+}
+
+HttpResponse FromStatus(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+      return Error(400, "invalid_argument", s.message());
+    case Status::Code::kNotFound:
+      return Error(404, "not_found", s.message());
+    case Status::Code::kAlreadyExists:
+      return Error(409, "already_exists", s.message());
+    case Status::Code::kBusy:
+      return Error(409, "busy", s.message());
+    case Status::Code::kNoSpace:
+      return Error(507, "no_space", s.message());
+    default:
+      return Error(500, "internal", s.ToString());
+  }
+}
+
+json VolumeJson(const Volume& v) {
+  return json{{"name", v.name},
+              {"class", v.class_name},
+              {"fs", v.fs},
+              {"size_bytes", v.size_bytes},
+              {"size", FormatSize(v.size_bytes)},
+              {"device", v.device},
+              {"labels", v.labels},
+              {"ephemeral", v.ephemeral},
+              {"created_ms", v.created_ms},
+              {"state", v.state},
+              {"source", v.source}};
+}
+
+std::string Who(const Peer& p) {
+  return "pid " + std::to_string(p.pid) + " uid " + std::to_string(p.uid) + " gid " + std::to_string(p.gid);
+}
+
+// Parses the body of POST /v1/volumes, refusing unknown fields and wrong
+// types by name.
+Result<CreateRequest> ParseCreate(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
+  if (!j.is_object()) return Status::InvalidArgument("body: must be a JSON object");
+  static const std::set<std::string> kFields = {"name", "class", "size", "fs", "labels", "ephemeral"};
+  for (auto& [k, v] : j.items())
+    if (kFields.count(k) == 0) return Status::InvalidArgument(k + ": unknown field");
+  CreateRequest r;
+  if (!j.contains("name") || !j["name"].is_string()) return Status::InvalidArgument("name: required, a string");
+  r.name = j["name"].get<std::string>();
+  if (j.contains("class")) {
+    if (!j["class"].is_string()) return Status::InvalidArgument("class: must be a string");
+    r.class_name = j["class"].get<std::string>();
+  }
+  if (j.contains("fs")) {
+    if (!j["fs"].is_string()) return Status::InvalidArgument("fs: must be a string");
+    r.fs = j["fs"].get<std::string>();
+  }
+  if (j.contains("size")) {
+    const json& s = j["size"];
+    if (s.is_number_unsigned()) {
+      r.size_bytes = s.get<uint64_t>();
+    } else if (s.is_string()) {
+      WB_ASSIGN_OR_RETURN(r.size_bytes, ParseSize(s.get<std::string>(), "size"));
+    } else {
+      return Status::InvalidArgument("size: must be a size such as \"1G\" or a number of bytes");
+    }
+  }
+  if (r.class_name.empty() == (r.size_bytes == 0))
+    return Status::InvalidArgument("class: give either a class or a size");
+  if (!r.class_name.empty() && j.contains("fs"))
+    return Status::InvalidArgument("fs: comes with the class; give it only with a size");
+  if (j.contains("labels")) {
+    if (!j["labels"].is_object()) return Status::InvalidArgument("labels: must be an object of strings");
+    if (j["labels"].size() > 64) return Status::InvalidArgument("labels: at most 64");
+    for (auto& [k, v] : j["labels"].items()) {
+      if (!v.is_string()) return Status::InvalidArgument("labels." + k + ": must be a string");
+      if (k.empty() || k.size() > 128 || v.get<std::string>().size() > 1024)
+        return Status::InvalidArgument("labels: keys are 1-128 bytes, values at most 1024");
+      r.labels[k] = v.get<std::string>();
+    }
+  }
+  if (j.contains("ephemeral")) {
+    if (!j["ephemeral"].is_boolean()) return Status::InvalidArgument("ephemeral: must be true or false");
+    r.ephemeral = j["ephemeral"].get<bool>();
+  }
+  return r;
+}
+
+std::string Escape(const std::string& label) {
+  std::string out;
+  for (char c : label) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Api::Api(DaemonInfo info, std::function<void(const std::string&)> log) : info_(std::move(info)), log_(std::move(log)) {}
+
+void Api::Attach(Provisioner* provisioner, const ublk::Server* ublk) {
+  ublk_ = ublk;
+  provisioner_ = provisioner;
+}
+
+HttpResponse Api::Handle(const HttpRequest& r) {
+  HttpResponse resp;
+  const bool ready = provisioner_.load() != nullptr;
+  if (r.path == "/healthz") {
+    resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET")
+           : ready           ? Json(200, json{{"status", "ok"}})
+                             : Json(503, json{{"status", "starting"}});
+  } else if (r.path == "/metrics") {
+    resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET") : Metrics();
+  } else if (r.path.rfind("/v1/", 0) != 0) {
+    resp = Error(404, "not_found", "no such path: " + r.path + " (the API lives under /v1/)");
+  } else if (!ready) {
+    resp = Error(503, "starting", "warmblockd is starting (repairing state, making golden images); retry shortly");
+  } else if (r.path == "/v1/volumes") {
+    resp = Volumes(r);
+  } else if (r.path.rfind("/v1/volumes/", 0) == 0) {
+    resp = Volume(r, r.path.substr(12));
+  } else if (r.path == "/v1/pool") {
+    resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET") : Pool();
+  } else if (r.path == "/v1/daemon") {
+    resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET") : Daemon();
+  } else {
+    resp = Error(404, "not_found", "no such path: " + r.path);
+  }
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  ++responses_[resp.status];
+  return resp;
+}
+
+HttpResponse Api::Volumes(const HttpRequest& r) {
+  if (r.method == "POST") return Create(r);
+  if (r.method != "GET") return Error(405, "method_not_allowed", "use GET or POST");
+  std::map<std::string, std::string> labels;
+  for (const auto& [k, v] : r.query) {
+    if (k != "label") return Error(400, "invalid_argument", k + ": unknown query parameter (use label=KEY=VALUE)");
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) return Error(400, "invalid_argument", "label: write label=KEY=VALUE");
+    labels[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  auto list = provisioner_.load()->List(labels);
+  if (!list.ok()) return FromStatus(list.status());
+  json out = json::array();
+  for (const auto& v : *list) out.push_back(VolumeJson(v));
+  return Json(200, json{{"volumes", out}});
+}
+
+HttpResponse Api::Create(const HttpRequest& r) {
+  auto start = std::chrono::steady_clock::now();
+  auto req = ParseCreate(r.body);
+  if (!req.ok()) return FromStatus(req.status());
+  auto v = provisioner_.load()->Create(*req);
+  if (!v.ok()) {
+    if (log_) log_("create \"" + req->name + "\" by " + Who(r.peer) + " failed: " + v.status().ToString());
+    return FromStatus(v.status());
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Observe(v->source, secs);
+  if (log_ && v->source != "existing")
+    log_("created volume \"" + v->name + "\" (" + v->source + ", " + v->device + ") for " + Who(r.peer));
+  return Json(v->source == "existing" ? 200 : 201, VolumeJson(*v));
+}
+
+HttpResponse Api::Volume(const HttpRequest& r, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return Error(404, "not_found", "no such path: " + r.path);
+  if (r.method == "GET") {
+    auto v = provisioner_.load()->Get(name);
+    return v.ok() ? Json(200, VolumeJson(*v)) : FromStatus(v.status());
+  }
+  if (r.method == "DELETE") {
+    Status s = provisioner_.load()->Delete(name);
+    if (log_) log_("delete volume \"" + name + "\" by " + Who(r.peer) + ": " + (s.ok() ? "done" : s.ToString()));
+    return s.ok() ? HttpResponse{204, "", "application/json"} : FromStatus(s);
+  }
+  return Error(405, "method_not_allowed", "use GET or DELETE");
+}
+
+HttpResponse Api::Pool() {
+  auto rep = provisioner_.load()->Report();
+  if (!rep.ok()) return FromStatus(rep.status());
+  json classes = json::array();
+  for (const auto& c : rep->classes)
+    classes.push_back(json{{"name", c.name},
+                           {"fs", c.fs},
+                           {"size_bytes", c.size_bytes},
+                           {"warm", c.warm},
+                           {"target", c.target},
+                           {"hits", c.hits},
+                           {"misses", c.misses}});
+  double overcommit =
+      rep->data_total_bytes == 0 ? 0 : static_cast<double>(rep->provisioned_bytes) / rep->data_total_bytes;
+  return Json(200, json{{"data_total_bytes", rep->data_total_bytes},
+                        {"data_used_bytes", rep->data_used_bytes},
+                        {"metadata_total_bytes", rep->metadata_total_bytes},
+                        {"metadata_used_bytes", rep->metadata_used_bytes},
+                        {"provisioned_bytes", rep->provisioned_bytes},
+                        {"overcommit", overcommit},
+                        {"transaction_id", rep->transaction_id},
+                        {"volumes", rep->volumes},
+                        {"classes", classes}});
+}
+
+HttpResponse Api::Daemon() {
+  json reactors = json::array();
+  if (const ublk::Server* u = ublk_.load())
+    for (const auto& r : u->Reactors())
+      reactors.push_back(json{{"queues", r.queues},
+                              {"zero_copy_queues", r.zero_copy_queues},
+                              {"requests", r.requests},
+                              {"buffer_bytes", r.buffer_bytes}});
+  return Json(200, json{{"version", info_.version},
+                        {"started_ms", info_.started_ms},
+                        {"uptime_s", (NowMs() - info_.started_ms) / 1000},
+                        {"ublk_features", info_.ublk_features},
+                        {"reactors", reactors},
+                        {"repairs", provisioner_.load()->Repairs()}});
+}
+
+void Api::Observe(const std::string& source, double seconds) {
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  Histogram& h = handout_[source];
+  if (h.buckets.empty()) h.buckets.assign(std::size(kLatencyBuckets), 0);
+  for (size_t i = 0; i < std::size(kLatencyBuckets); ++i)
+    if (seconds <= kLatencyBuckets[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+HttpResponse Api::Metrics() {
+  std::ostringstream m;
+  Provisioner* p = provisioner_.load();
+  m << "# HELP warmblock_up 1 once warmblockd serves requests.\n# TYPE warmblock_up gauge\n"
+    << "warmblock_up " << (p != nullptr ? 1 : 0) << "\n";
+  if (p != nullptr) {
+    auto rep = p->Report();
+    if (rep.ok()) {
+      m << "# HELP warmblock_volumes Volumes handed out.\n# TYPE warmblock_volumes gauge\n"
+        << "warmblock_volumes " << rep->volumes << "\n"
+        << "# HELP warmblock_pool_data_bytes Pool data space.\n# TYPE warmblock_pool_data_bytes gauge\n"
+        << "warmblock_pool_data_bytes{kind=\"used\"} " << rep->data_used_bytes << "\n"
+        << "warmblock_pool_data_bytes{kind=\"total\"} " << rep->data_total_bytes << "\n"
+        << "# HELP warmblock_pool_metadata_bytes Pool metadata space.\n"
+        << "# TYPE warmblock_pool_metadata_bytes gauge\n"
+        << "warmblock_pool_metadata_bytes{kind=\"used\"} " << rep->metadata_used_bytes << "\n"
+        << "warmblock_pool_metadata_bytes{kind=\"total\"} " << rep->metadata_total_bytes << "\n"
+        << "# HELP warmblock_provisioned_bytes Sum of volume sizes (overcommit when above data total).\n"
+        << "# TYPE warmblock_provisioned_bytes gauge\n"
+        << "warmblock_provisioned_bytes " << rep->provisioned_bytes << "\n"
+        << "# HELP warmblock_warm_volumes Ready volumes in stock per class.\n# TYPE warmblock_warm_volumes gauge\n";
+      for (const auto& c : rep->classes)
+        m << "warmblock_warm_volumes{class=\"" << Escape(c.name) << "\"} " << c.warm << "\n";
+      m << "# HELP warmblock_warm_hits_total Creates served from stock.\n# TYPE warmblock_warm_hits_total counter\n";
+      for (const auto& c : rep->classes)
+        m << "warmblock_warm_hits_total{class=\"" << Escape(c.name) << "\"} " << c.hits << "\n";
+      m << "# HELP warmblock_warm_misses_total Creates of a class that found its stock empty.\n"
+        << "# TYPE warmblock_warm_misses_total counter\n";
+      for (const auto& c : rep->classes)
+        m << "warmblock_warm_misses_total{class=\"" << Escape(c.name) << "\"} " << c.misses << "\n";
+    }
+  }
+  if (const ublk::Server* u = ublk_.load()) {
+    auto reactors = u->Reactors();
+    m << "# HELP warmblock_reactor_queues ublk queues served per reactor.\n# TYPE warmblock_reactor_queues gauge\n";
+    for (size_t i = 0; i < reactors.size(); ++i)
+      m << "warmblock_reactor_queues{reactor=\"" << i << "\"} " << reactors[i].queues << "\n";
+    m << "# HELP warmblock_reactor_requests_total ublk requests completed per reactor.\n"
+      << "# TYPE warmblock_reactor_requests_total counter\n";
+    for (size_t i = 0; i < reactors.size(); ++i)
+      m << "warmblock_reactor_requests_total{reactor=\"" << i << "\"} " << reactors[i].requests << "\n";
+  }
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  m << "# HELP warmblock_handout_seconds Time to answer a volume create, by how it was served.\n"
+    << "# TYPE warmblock_handout_seconds histogram\n";
+  for (const auto& [source, h] : handout_) {
+    for (size_t i = 0; i < std::size(kLatencyBuckets); ++i)
+      m << "warmblock_handout_seconds_bucket{source=\"" << source << "\",le=\"" << kLatencyBuckets[i] << "\"} "
+        << h.buckets[i] << "\n";
+    m << "warmblock_handout_seconds_bucket{source=\"" << source << "\",le=\"+Inf\"} " << h.count << "\n"
+      << "warmblock_handout_seconds_sum{source=\"" << source << "\"} " << h.sum << "\n"
+      << "warmblock_handout_seconds_count{source=\"" << source << "\"} " << h.count << "\n";
+  }
+  m << "# HELP warmblock_http_responses_total API responses by status code.\n"
+    << "# TYPE warmblock_http_responses_total counter\n";
+  for (const auto& [code, n] : responses_) m << "warmblock_http_responses_total{code=\"" << code << "\"} " << n << "\n";
+  return HttpResponse{200, m.str(), "text/plain; version=0.0.4"};
+}
+
+}  // namespace warmblock::provisioner

@@ -1,0 +1,196 @@
+#include "warmblock/provisioner/api.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace warmblock::provisioner {
+namespace {
+
+using json = nlohmann::json;
+
+// Volumes in a map; "busy" volumes refuse deletion; a pool of 2 volumes.
+class FakeProvisioner final : public Provisioner {
+ public:
+  Result<Volume> Create(const CreateRequest& r) override {
+    WB_RETURN_IF_ERROR(ValidateVolumeName(r.name));
+    if (auto it = volumes_.find(r.name); it != volumes_.end()) {
+      Volume v = it->second;
+      v.source = "existing";
+      return v;
+    }
+    if (volumes_.size() >= 2) return Status::Error(Status::Code::kNoSpace, "pool full");
+    Volume v;
+    v.name = r.name;
+    v.class_name = r.class_name;
+    v.fs = r.fs;
+    v.size_bytes = r.size_bytes != 0 ? r.size_bytes : 1ull << 30;
+    v.device = "/dev/ublkb" + std::to_string(volumes_.size());
+    v.labels = r.labels;
+    v.ephemeral = r.ephemeral;
+    v.state = "ready";
+    v.source = "warm";
+    volumes_[r.name] = v;
+    return v;
+  }
+  Result<Volume> Get(const std::string& name) override {
+    auto it = volumes_.find(name);
+    if (it == volumes_.end()) return Status::NotFound("no volume named \"" + name + "\"");
+    return it->second;
+  }
+  Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) override {
+    std::vector<Volume> out;
+    for (const auto& [n, v] : volumes_) {
+      bool ok = true;
+      for (const auto& [k, val] : labels) ok &= v.labels.count(k) && v.labels.at(k) == val;
+      if (ok) out.push_back(v);
+    }
+    return out;
+  }
+  Status Delete(const std::string& name) override {
+    if (busy.count(name)) return Status::Error(Status::Code::kBusy, "mounted");
+    return volumes_.erase(name) ? Status::OK() : Status::NotFound("no volume named \"" + name + "\"");
+  }
+  Result<PoolReport> Report() override {
+    PoolReport r;
+    r.data_total_bytes = 1ull << 30;
+    r.provisioned_bytes = volumes_.size() << 30;
+    r.volumes = static_cast<unsigned>(volumes_.size());
+    r.classes.push_back(ClassReport{"small", "ext4", 1ull << 30, 3, 4, 7, 1});
+    return r;
+  }
+  std::vector<std::string> Repairs() const override { return {"deleted orphan thin x"}; }
+  bool WaitWarm(int) override { return true; }
+  Status Shutdown() override { return Status::OK(); }
+
+  std::set<std::string> busy;
+
+ private:
+  std::map<std::string, Volume> volumes_;
+};
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest() : api_(DaemonInfo{"0.1.0", "user_copy", 0}, [this](const std::string& l) { log_.push_back(l); }) {}
+
+  HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                    std::vector<std::pair<std::string, std::string>> query = {}) {
+    HttpRequest r;
+    r.method = method;
+    r.path = path;
+    r.body = body;
+    r.query = std::move(query);
+    r.peer = Peer{42, 1000, 1000};
+    return api_.Handle(r);
+  }
+  static json Body(const HttpResponse& r) { return json::parse(r.body); }
+
+  FakeProvisioner p_;
+  std::vector<std::string> log_;
+  Api api_;
+};
+
+TEST_F(ApiTest, AnswersServiceUnavailableUntilAttached) {
+  EXPECT_EQ(Call("GET", "/healthz").status, 503);
+  auto r = Call("POST", "/v1/volumes", R"({"name":"a","class":"small"})");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Body(r)["code"], "starting");
+  api_.Attach(&p_, nullptr);
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(ApiTest, CreateGetListDelete) {
+  api_.Attach(&p_, nullptr);
+  auto c = Call("POST", "/v1/volumes", R"({"name":"db","size":"2G","fs":"xfs","labels":{"app":"pg"}})");
+  ASSERT_EQ(c.status, 201) << c.body;
+  EXPECT_EQ(Body(c)["device"], "/dev/ublkb0");
+  EXPECT_EQ(Body(c)["size_bytes"], 2ull << 30);
+  EXPECT_EQ(Body(c)["size"], "2G");
+  EXPECT_EQ(Body(c)["fs"], "xfs");
+  EXPECT_EQ(Call("POST", "/v1/volumes", R"({"name":"db","size":"2G","fs":"xfs"})").status, 200) << "idempotent";
+  ASSERT_EQ(Call("POST", "/v1/volumes", R"({"name":"web","class":"small"})").status, 201);
+
+  auto g = Call("GET", "/v1/volumes/db");
+  ASSERT_EQ(g.status, 200);
+  EXPECT_EQ(Body(g)["labels"]["app"], "pg");
+  auto l = Call("GET", "/v1/volumes", "", {{"label", "app=pg"}});
+  ASSERT_EQ(l.status, 200);
+  ASSERT_EQ(Body(l)["volumes"].size(), 1u);
+  EXPECT_EQ(Body(Call("GET", "/v1/volumes"))["volumes"].size(), 2u);
+
+  EXPECT_EQ(Call("DELETE", "/v1/volumes/db").status, 204);
+  EXPECT_EQ(Call("GET", "/v1/volumes/db").status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/volumes/db").status, 404);
+  bool logged = false;
+  for (const auto& line : log_)
+    logged |=
+        line.find("created volume \"db\"") != std::string::npos && line.find("pid 42 uid 1000") != std::string::npos;
+  EXPECT_TRUE(logged) << "changes are logged with the peer";
+}
+
+TEST_F(ApiTest, BadRequestsAre400NamingTheField) {
+  api_.Attach(&p_, nullptr);
+  struct Case {
+    const char* body;
+    const char* field;
+  } cases[] = {
+      {"not json", "body"},
+      {"[1]", "body"},
+      {R"({"class":"small"})", "name"},
+      {R"({"name":"a","class":"small","colour":"red"})", "colour"},
+      {R"({"name":"a"})", "class"},
+      {R"({"name":"a","class":"small","size":"1G"})", "class"},
+      {R"({"name":"a","class":"small","fs":"xfs"})", "fs"},
+      {R"({"name":"a","size":"lots"})", "size"},
+      {R"({"name":"a","size":-5})", "size"},
+      {R"({"name":"a","class":"small","labels":{"k":1}})", "labels.k"},
+      {R"({"name":"a","class":"small","ephemeral":"yes"})", "ephemeral"},
+      {R"({"name":"../x","class":"small"})", "name"},
+  };
+  for (const auto& c : cases) {
+    auto r = Call("POST", "/v1/volumes", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    std::string msg = Body(r)["error"];
+    EXPECT_EQ(msg.rfind(c.field, 0), 0u) << c.body << " -> " << msg;
+  }
+  EXPECT_EQ(Call("GET", "/v1/volumes", "", {{"colour", "red"}}).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/volumes", "", {{"label", "novalue"}}).status, 400);
+}
+
+TEST_F(ApiTest, StatusCodesForConflictsFullPoolsAndWrongPaths) {
+  api_.Attach(&p_, nullptr);
+  ASSERT_EQ(Call("POST", "/v1/volumes", R"({"name":"a","class":"small"})").status, 201);
+  ASSERT_EQ(Call("POST", "/v1/volumes", R"({"name":"b","class":"small"})").status, 201);
+  auto full = Call("POST", "/v1/volumes", R"({"name":"c","class":"small"})");
+  EXPECT_EQ(full.status, 507);
+  EXPECT_EQ(Body(full)["code"], "no_space");
+  p_.busy.insert("a");
+  EXPECT_EQ(Call("DELETE", "/v1/volumes/a").status, 409);
+  EXPECT_EQ(Call("PUT", "/v1/volumes/a").status, 405);
+  EXPECT_EQ(Call("GET", "/v2/volumes").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/volumes/a/b").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/pool").status, 405);
+}
+
+TEST_F(ApiTest, PoolDaemonAndMetrics) {
+  api_.Attach(&p_, nullptr);
+  ASSERT_EQ(Call("POST", "/v1/volumes", R"({"name":"a","class":"small"})").status, 201);
+  auto pool = Body(Call("GET", "/v1/pool"));
+  EXPECT_EQ(pool["volumes"], 1);
+  EXPECT_EQ(pool["classes"][0]["hits"], 7);
+  EXPECT_DOUBLE_EQ(pool["overcommit"].get<double>(), 1.0);
+  auto daemon = Body(Call("GET", "/v1/daemon"));
+  EXPECT_EQ(daemon["version"], "0.1.0");
+  EXPECT_EQ(daemon["repairs"][0], "deleted orphan thin x");
+  auto m = Call("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.content_type.rfind("text/plain", 0), 0u);
+  for (const char* want :
+       {"warmblock_up 1", "warmblock_volumes 1", "warmblock_warm_volumes{class=\"small\"} 3",
+        "warmblock_warm_hits_total{class=\"small\"} 7", "warmblock_handout_seconds_count{source=\"warm\"} 1",
+        "warmblock_http_responses_total{code=\"201\"} 1"})
+    EXPECT_NE(m.body.find(want), std::string::npos) << want << "\n" << m.body;
+}
+
+}  // namespace
+}  // namespace warmblock::provisioner

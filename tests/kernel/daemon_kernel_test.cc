@@ -1,0 +1,223 @@
+// warmblockd end to end against the real kernel (label `kernel`, in the VM):
+// the daemon binary with an embedded pool in a scratch directory, driven
+// through the `warmblock` CLI and curl on its socket.
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "kernel_env.h"
+
+namespace warmblock {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using testing::RunCapture;
+
+std::string Missing() {
+  std::string dm = testing::DmThinMissing();
+  if (!dm.empty()) return dm;
+  if (::access("/dev/ublk-control", R_OK | W_OK) != 0) return "no /dev/ublk-control";
+  return "";
+}
+
+class Daemon : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WB_REQUIRE_KERNEL_FEATURE(Missing());
+    dir_ = testing::ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    socket_ = dir_ + "/api.sock";
+    config_ = dir_ + "/warmblockd.toml";
+    std::ofstream(config_) << "state_dir = \"" << dir_ << "/state\"\n"
+                           << "socket = \"" << socket_ << "\"\n"
+                           << "reactors = 2\n"
+                           << "[pool]\ndata_size = \"2G\"\n"
+                           << "[warm]\nrefill_concurrency = 2\n"
+                           << "[[class]]\nname = \"small\"\nsize = \"64M\"\nwarm = 3\n";
+    StartDaemon();
+  }
+
+  void TearDown() override {
+    for (const auto& m : mounts_)
+      if (::umount(m.c_str()) != 0) ::umount2(m.c_str(), MNT_DETACH);
+    StopDaemon(SIGTERM);
+    // Volumes' disks outlive the daemon by design; --teardown removes them
+    // and the pool's devices so the next test starts clean.
+    if (!dir_.empty()) {
+      std::string out;
+      EXPECT_EQ(RunCapture({WARMBLOCKD, "--config", config_, "--teardown"}, &out), 0) << Log();
+      fs::remove_all(dir_);
+    }
+  }
+
+  void StartDaemon() {
+    log_ = dir_ + "/warmblockd.log";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 2);
+      ::execl(WARMBLOCKD, WARMBLOCKD, "--config", config_.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Ready once /healthz answers 200 (it answers 503 while starting).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string out;
+      if (RunCapture(
+              {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket_, "http://x/healthz"},
+              &out) == 0 &&
+          out == "200")
+        return;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "warmblockd exited during start-up:\n" << Log();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "warmblockd not healthy after 120 s:\n" << Log();
+  }
+
+  void StopDaemon(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string Log() {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // Runs the CLI with this test's socket; returns the exit code.
+  int Cli(std::vector<std::string> args, std::string* out) {
+    args.insert(args.begin(), {WARMBLOCK_CLI, "--socket", socket_});
+    return RunCapture(args, out);
+  }
+
+  json CliJson(std::vector<std::string> args) {
+    args.insert(args.begin(), "--json");
+    std::string out;
+    int rc = Cli(args, &out);
+    EXPECT_EQ(rc, 0) << out;
+    return json::parse(out, nullptr, false);
+  }
+
+  std::string Mount(const std::string& device) {
+    std::string mnt = dir_ + "/mnt" + std::to_string(mounts_.size());
+    fs::create_directories(mnt);
+    EXPECT_EQ(::mount(device.c_str(), mnt.c_str(), "ext4", 0, nullptr), 0) << device << ": " << std::strerror(errno);
+    mounts_.push_back(mnt);
+    return mnt;
+  }
+
+  std::string dir_, socket_, config_, log_;
+  pid_t pid_ = -1;
+  std::vector<std::string> mounts_;
+};
+
+TEST_F(Daemon, HandsOutAFormattedVolumeFromTheWarmPool) {
+  auto start = std::chrono::steady_clock::now();
+  json v = CliJson({"volume", "create", "data", "--class", "small", "--label", "app=pg"});
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(v.is_object());
+  EXPECT_EQ(v["source"], "warm");
+  std::string dev = v["device"];
+  struct stat st {};
+  ASSERT_EQ(::stat(dev.c_str(), &st), 0) << dev;
+  EXPECT_TRUE(S_ISBLK(st.st_mode));
+  std::string mnt = Mount(dev);
+  std::ofstream(mnt + "/hello") << "warm";
+  std::printf("create through the CLI (fork+exec+HTTP+hand-out): %.1f ms\n", ms);
+
+  // Same name and spec again: the same volume, 200 not 201.
+  json again = CliJson({"volume", "create", "data", "--class", "small"});
+  EXPECT_EQ(again["source"], "existing");
+  EXPECT_EQ(again["device"], dev);
+
+  json list = CliJson({"volume", "ls", "--label", "app=pg"});
+  ASSERT_EQ(list["volumes"].size(), 1u);
+  EXPECT_EQ(list["volumes"][0]["name"], "data");
+  json pool = CliJson({"pool", "status"});
+  EXPECT_EQ(pool["volumes"], 1);
+  EXPECT_EQ(pool["classes"][0]["hits"], 1);
+  EXPECT_GT(pool["data_total_bytes"].get<uint64_t>(), 0u);
+
+  std::string metrics;
+  ASSERT_EQ(RunCapture({"curl", "-sf", "--unix-socket", socket_, "http://x/metrics"}, &metrics), 0);
+  EXPECT_NE(metrics.find("warmblock_handout_seconds_count{source=\"warm\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("warmblock_reactor_queues{reactor=\"1\"}"), std::string::npos);
+}
+
+TEST_F(Daemon, AMountedVolumeIsNotRemovedAndAnUnmountedOneReturnsItsSpace) {
+  json v = CliJson({"volume", "create", "scratch", "--size", "128M"});
+  EXPECT_EQ(v["source"], "cold") << "128M is no configured class";
+  std::string mnt = Mount(v["device"]);
+  std::string out;
+  EXPECT_EQ(Cli({"volume", "rm", "scratch"}, &out), 4) << "busy: exit code 4";
+  ASSERT_EQ(::umount(mnt.c_str()), 0);
+  mounts_.clear();
+  EXPECT_EQ(Cli({"volume", "rm", "scratch"}, &out), 0);
+  EXPECT_EQ(Cli({"volume", "inspect", "scratch"}, &out), 3) << "not found: exit code 3";
+  EXPECT_NE(::access(v["device"].get<std::string>().c_str(), F_OK), 0) << "the disk is gone";
+}
+
+TEST_F(Daemon, BadInputGetsClearErrorsAndExitCodes) {
+  std::string out;
+  EXPECT_EQ(Cli({"volume", "create", "../etc", "--class", "small"}, &out), 2);
+  EXPECT_EQ(Cli({"volume", "create", "x", "--class", "nope"}, &out), 2);
+  EXPECT_EQ(Cli({"volume", "create", "x", "--size", "1G", "--fs", "btrfs"}, &out), 2);
+  EXPECT_EQ(Cli({"volume", "rm", "nothing"}, &out), 3);
+  std::string code;
+  RunCapture({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket_, "-X", "POST", "-d",
+              std::string(100000, 'x'), "http://x/v1/volumes"},
+             &code);
+  EXPECT_EQ(code, "413");
+  struct stat st {};
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  struct group* g = ::getgrgid(st.st_gid);
+  ASSERT_NE(g, nullptr);
+  EXPECT_STREQ(g->gr_name, "warmblock");
+}
+
+TEST_F(Daemon, KillNineAndRestartKeepsVolumesAndTheirDisks) {
+  json v = CliJson({"volume", "create", "keep", "--class", "small"});
+  std::string dev = v["device"];
+  std::string mnt = Mount(dev);
+  std::ofstream(mnt + "/before") << "written before the kill";
+  ::sync();
+  StopDaemon(SIGKILL);
+  // The disk stays while no daemon serves it.
+  EXPECT_EQ(::access(dev.c_str(), F_OK), 0);
+  StartDaemon();
+  json again = CliJson({"volume", "inspect", "keep"});
+  EXPECT_EQ(again["device"], dev) << "the same disk, adopted";
+  std::ifstream in(mnt + "/before");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "written before the kill");
+  std::ofstream(mnt + "/after") << "and after";
+  ::sync();
+  json status = CliJson({"daemon", "status"});
+  bool adopted = false;
+  for (const auto& line : status["repairs"]) adopted |= line.get<std::string>().find("adopted " + dev) == 0;
+  EXPECT_TRUE(adopted) << status.dump(2);
+}
+
+}  // namespace
+}  // namespace warmblock
