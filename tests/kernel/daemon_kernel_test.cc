@@ -3,13 +3,17 @@
 // through the `warmblock` CLI and curl on its socket.
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -34,6 +38,12 @@ std::string Missing() {
 class Daemon : public ::testing::Test {
  protected:
   void SetUp() override {
+    Prepare();
+    if (!HasFatalFailure() && !IsSkipped()) StartDaemon();
+  }
+
+  // A scratch directory and a configuration file for this test.
+  void Prepare() {
     WB_REQUIRE_KERNEL_FEATURE(Missing());
     dir_ = testing::ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
@@ -46,7 +56,6 @@ class Daemon : public ::testing::Test {
                            << "[pool]\ndata_size = \"2G\"\n"
                            << "[warm]\nrefill_concurrency = 2\n"
                            << "[[class]]\nname = \"small\"\nsize = \"64M\"\nwarm = 3\n";
-    StartDaemon();
   }
 
   void TearDown() override {
@@ -217,6 +226,76 @@ TEST_F(Daemon, KillNineAndRestartKeepsVolumesAndTheirDisks) {
   bool adopted = false;
   for (const auto& line : status["repairs"]) adopted |= line.get<std::string>().find("adopted " + dev) == 0;
   EXPECT_TRUE(adopted) << status.dump(2);
+}
+
+// The systemd protocols against real sockets: the daemon serves the
+// listening socket it is passed (LISTEN_FDS), reports READY=1 on
+// NOTIFY_SOCKET once it serves, pings WATCHDOG=1 while it is healthy, and
+// says STOPPING=1 on SIGTERM.
+class DaemonUnderSystemd : public Daemon {
+ protected:
+  void SetUp() override { Prepare(); }
+};
+
+TEST_F(DaemonUnderSystemd, NotifyWatchdogAndSocketActivation) {
+  std::string notify_path = dir_ + "/notify.sock", activated = dir_ + "/activated.sock";
+  int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un na{};
+  na.sun_family = AF_UNIX;
+  std::strncpy(na.sun_path, notify_path.c_str(), sizeof na.sun_path - 1);
+  ASSERT_EQ(::bind(notify, reinterpret_cast<sockaddr*>(&na), sizeof na), 0) << std::strerror(errno);
+  int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un la{};
+  la.sun_family = AF_UNIX;
+  std::strncpy(la.sun_path, activated.c_str(), sizeof la.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&la), sizeof la), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+
+  log_ = dir_ + "/warmblockd.log";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 2);
+    ::dup2(listener, 3);  // SD_LISTEN_FDS_START
+    ::setenv("LISTEN_FDS", "1", 1);
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+    ::setenv("WATCHDOG_USEC", "2000000", 1);
+    ::execl(WARMBLOCKD, WARMBLOCKD, "--config", config_.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(listener);
+
+  // Collects notify messages until one contains `want` or `seconds` pass.
+  std::string seen;
+  auto wait_for = [&](const std::string& want, int seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{notify, POLLIN, 0};
+      if (::poll(&p, 1, 200) != 1) continue;
+      char buf[4096];
+      ssize_t n = ::recv(notify, buf, sizeof buf - 1, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, static_cast<size_t>(n));
+      seen += msg + "\n";
+      if (msg.find(want) != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("READY=1", 120)) << "notify messages:\n" << seen << "\nlog:\n" << Log();
+  EXPECT_NE(seen.find("STATUS="), std::string::npos) << seen;
+  std::string out;
+  ASSERT_EQ(RunCapture({"curl", "-sf", "--unix-socket", activated, "http://x/healthz"}, &out), 0) << Log();
+  EXPECT_NE(out.find("ok"), std::string::npos);
+  EXPECT_NE(::access(socket_.c_str(), F_OK), 0) << "the configured socket is not made under socket activation";
+  EXPECT_TRUE(wait_for("WATCHDOG=1", 5)) << "no watchdog ping within 5 s (WatchdogSec 2 s):\n" << seen;
+  ::kill(pid_, SIGTERM);
+  EXPECT_TRUE(wait_for("STOPPING=1", 30)) << seen;
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Log();
+  ::close(notify);
 }
 
 }  // namespace
