@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "store.h"
+#include "warmblock/base/units.h"
 
 namespace warmblock::provisioner {
 namespace {
@@ -100,7 +101,9 @@ class Impl final : public Provisioner {
     for (const auto& vc : cfg_.classes) classes_[vc.name].spec = vc;
     WB_RETURN_IF_ERROR(Repair());
     for (auto& [name, cls] : classes_) WB_RETURN_IF_ERROR(EnsureGolden(cls));
+    RefreshPoolState();
     for (unsigned i = 0; i < cfg_.refill_concurrency; ++i) refillers_.emplace_back([this] { RefillLoop(); });
+    refillers_.emplace_back([this] { MonitorLoop(); });
     return Status::OK();
   }
 
@@ -131,6 +134,7 @@ class Impl final : public Provisioner {
       return ToVolume(*existing, "existing");
     }
     if (existing.status().code() != Status::Code::kNotFound) return existing.status();
+    if (!pool_full_.empty()) return Status::Error(Status::Code::kNoSpace, pool_full_);
 
     if (cls != nullptr) {
       ClassState& cs = classes_[cls->name];
@@ -453,6 +457,39 @@ class Impl final : public Provisioner {
     return Status::OK();
   }
 
+  // Reads the pool's status into pool_full_ (empty while writable with
+  // space), so that requests learn of a full pool without a kernel call.
+  void RefreshPoolState() {
+    auto st = pool_->GetStatus();
+    std::string full;
+    if (st.ok()) {
+      bool out = st->mode != thinpool::PoolStatus::Mode::kReadWrite || st->data_used >= st->data_total;
+      if (out)
+        full = std::string("the pool is full (") + thinpool::ModeName(st->mode) + ", " +
+               FormatSize(st->data_used * pool_->block_bytes()) + " of " +
+               FormatSize(st->data_total * pool_->block_bytes()) + " used); delete volumes or grow the pool";
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (full != pool_full_) Log(full.empty() ? "the pool has space again" : full);
+    pool_full_ = full;
+  }
+
+  // Background: refreshes the pool state on each pool event (low water,
+  // out of space, mode change) and at least four times a second.
+  void MonitorLoop() {
+    auto last = pool_->EventCounter();
+    uint32_t event = last.ok() ? *last : 0;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+      auto next = pool_->WaitEvent(event, 250);
+      if (next.ok()) event = *next;
+      RefreshPoolState();
+    }
+  }
+
   // Background: keeps each class's stock at its target, `refill_concurrency`
   // volumes at a time, never holding the lock across kernel work.
   void RefillLoop() {
@@ -464,7 +501,7 @@ class Impl final : public Provisioner {
           need = &cs;
           break;
         }
-      if (need == nullptr) {
+      if (need == nullptr || !pool_full_.empty()) {
         warm_cv_.notify_all();
         refill_cv_.wait_for(lock, std::chrono::seconds(1));
         continue;
@@ -516,6 +553,7 @@ class Impl final : public Provisioner {
   std::map<std::string, ClassState> classes_;
   std::vector<std::string> repairs_;
   bool stopping_ = false;
+  std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
   std::condition_variable refill_cv_, warm_cv_;
   std::vector<std::thread> refillers_;
 

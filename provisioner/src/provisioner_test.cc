@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "warmblock/thinpool/fake_kernel.h"
 
@@ -262,6 +263,30 @@ TEST_F(ProvisionerTest, ShutdownStopsEveryDiskButNotAMountedOneAndStartBringsThe
   auto again = p_->Get("kept");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_FALSE(again->device.empty()) << "served by a new disk";
+}
+
+TEST_F(ProvisionerTest, AFullPoolRefusesCreatesWithNoSpaceUntilSpaceReturns) {
+  StartOrDie();
+  auto& meta = dm_.metadata.begin()->second;
+  meta.data_used = p_->Report()->data_total_bytes / config_.pool_block_bytes;  // every block
+  dm_.BumpEvent("warmblock-pool");
+  Result<Volume> v = Status::InvalidArgument("not tried");
+  for (int i = 0; i < 200; ++i) {
+    v = p_->Create(Req("late"));
+    if (!v.ok()) break;
+    ASSERT_TRUE(p_->Delete("late").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kNoSpace);
+  EXPECT_NE(v.status().message().find("pool is full"), std::string::npos) << v.status().ToString();
+  meta.data_used = 0;
+  dm_.BumpEvent("warmblock-pool");
+  for (int i = 0; i < 200 && !v.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    v = p_->Create(Req("late"));
+  }
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
 }
 
 TEST_F(ProvisionerTest, BadRequestsNameTheField) {

@@ -3,7 +3,9 @@
 #include <sys/sysmacros.h>
 
 #include <cerrno>
+#include <chrono>
 #include <sstream>
+#include <thread>
 
 namespace warmblock::thinpool {
 namespace {
@@ -149,9 +151,16 @@ Result<std::vector<std::string>> FakeDeviceMapper::List() {
   return out;
 }
 
-Result<uint32_t> FakeDeviceMapper::WaitEvent(const std::string& name, uint32_t last_event_nr, int) {
-  WB_ASSIGN_OR_RETURN(DmInfo info, Info(name));
-  if (info.event_nr != last_event_nr) return info.event_nr;
+Result<uint32_t> FakeDeviceMapper::WaitEvent(const std::string& name, uint32_t last_event_nr, int timeout_ms) {
+  // Polls, like a caller of the real one would wait: a loop around it must
+  // not spin.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    WB_ASSIGN_OR_RETURN(DmInfo info, Info(name));
+    if (info.event_nr != last_event_nr) return info.event_nr;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   return Status::FromErrno(ETIMEDOUT, "wait for dm event on " + name);
 }
 
