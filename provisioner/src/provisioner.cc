@@ -24,30 +24,50 @@ int64_t NowMs() {
       .count();
 }
 
+// Runs argv to completion; kIOError naming it unless it exits 0.
+Status Run(std::vector<std::string> argv) {
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork for " + argv[0]);
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  return Status::Error(Status::Code::kIOError,
+                       cmd + " failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+}
+
 class Mkfs final : public Formatter {
  public:
   Status Format(const std::string& device, const std::string& fs) override {
     // Lazy init and no discard: a fresh thin reads as zeroes already, and
     // discarding it would only cost time.
-    std::vector<std::string> argv =
-        fs == "xfs" ? std::vector<std::string>{"mkfs.xfs", "-q", "-f", "-K", device}
-                    : std::vector<std::string>{"mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1", device};
-    pid_t pid = ::fork();
-    if (pid < 0) return Status::FromErrno(errno, "fork for " + argv[0]);
-    if (pid == 0) {
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
+    if (fs == "xfs") return Run({"mkfs.xfs", "-q", "-f", "-K", device});
+    return Run({"mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1", device});
+  }
+
+  Status Grow(const std::string& device, const std::string& fs) override {
+    // A warm volume's filesystem was never mounted: resize2fs may skip its
+    // fsck (-f). XFS grows only while mounted.
+    if (fs != "xfs") return Run({"resize2fs", "-f", device});
+    char dir[] = "/tmp/warmblock-grow-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return Status::FromErrno(errno, "mkdtemp for xfs_growfs");
+    Status s = Run({"mount", "-t", "xfs", device, dir});
+    if (s.ok()) {
+      s = Run({"xfs_growfs", "-d", dir});
+      Status u = Run({"umount", dir});
+      if (s.ok()) s = u;
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
-    return Status::Error(
-        Status::Code::kIOError,
-        argv[0] + " " + device + " failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+    ::rmdir(dir);
+    return s;
   }
 };
 
@@ -141,7 +161,10 @@ class Impl final : public Provisioner {
       while (!cs.warm.empty()) {
         int64_t row = cs.warm.front();
         cs.warm.pop_front();
-        Status s = store_->Claim(row, req.name, req.labels, req.ephemeral, NowMs());
+        auto r = store_->Get(row);
+        if (!r.ok()) continue;
+        Name(&*r, req);
+        Status s = store_->Claim(*r);
         if (s.code() == Status::Code::kBusy) continue;  // not warm any more; take the next
         if (!s.ok()) {
           cs.warm.push_front(row);
@@ -149,11 +172,33 @@ class Impl final : public Provisioner {
         }
         ++cs.hits;
         refill_cv_.notify_one();
-        WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->Get(row));
-        return ToVolume(r, "warm");
+        return ToVolume(*r, "warm");
       }
       ++cs.misses;
       refill_cv_.notify_one();
+    } else if (svc_.ublk->features().update_size()) {
+      // No class of this size: grow a warm volume of the largest smaller
+      // class with the same filesystem (thin, disk, filesystem), cheaper
+      // than making one from nothing.
+      ClassState* donor = nullptr;
+      for (auto& [name, cs] : classes_)
+        if (cs.spec.fs == spec.fs && cs.spec.size_bytes < spec.size_bytes && !cs.warm.empty() &&
+            (donor == nullptr || cs.spec.size_bytes > donor->spec.size_bytes))
+          donor = &cs;
+      if (donor != nullptr) {
+        int64_t row = donor->warm.front();
+        donor->warm.pop_front();
+        ++donor->hits;
+        refill_cv_.notify_one();
+        lock.unlock();
+        auto grown = GrowWarm(row, req, spec.size_bytes);
+        if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
+        Log("growing a warm volume for \"" + req.name + "\" failed (" + grown.status().ToString() +
+            "); making it cold");
+        lock.lock();
+        if (store_->FindByName(req.name).ok())
+          return Status::Error(Status::Code::kBusy, "volume \"" + req.name + "\" appeared meanwhile; retry");
+      }
     }
 
     // Cold: made for this request, outside the lock. The row inserted now
@@ -173,6 +218,46 @@ class Impl final : public Provisioner {
     lock.unlock();
     WB_RETURN_IF_ERROR(Prepare(&r, origin, VolumeState::kReady));
     return ToVolume(r, "cold");
+  }
+
+  // Fills in what a request makes of a warm row: its name, labels and
+  // lifetime, ready now.
+  static void Name(VolumeRecord* r, const CreateRequest& req) {
+    r->name = req.name;
+    r->labels = req.labels;
+    r->ephemeral = req.ephemeral;
+    r->created_ms = NowMs();
+    r->state = VolumeState::kReady;
+  }
+
+  // Grows warm row `row` (already out of stock) to `size` and hands it out
+  // as req.name. On failure the row is dropped; kIOError means the caller
+  // may still make the volume cold.
+  Result<Volume> GrowWarm(int64_t row, const CreateRequest& req, uint64_t size) {
+    WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->Get(row));
+    ublk::Device* dev = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      auto it = served_.find(row);
+      if (it != served_.end()) dev = it->second.get();
+    }
+    Status s = dev == nullptr ? Status::Error(Status::Code::kIOError, "warm volume has no disk")
+                              : pool_->Resize(r.thin_id, size);
+    if (s.ok()) s = dev->Resize(size);
+    if (s.ok()) s = svc_.formatter->Grow(dev->disk_path(), r.fs);
+    if (s.ok()) {
+      Name(&r, req);
+      r.class_name.clear();
+      r.size_bytes = size;
+      std::lock_guard<std::mutex> lock(mu_);
+      s = store_->Claim(r);
+    }
+    if (!s.ok()) {
+      (void)DropThin(r);
+      return Status::Error(s.code() == Status::Code::kAlreadyExists ? Status::Code::kBusy : Status::Code::kIOError,
+                           "grow a warm volume for \"" + req.name + "\": " + s.ToString());
+    }
+    return ToVolume(r, "grown");
   }
 
   Result<Volume> Get(const std::string& name) override {

@@ -33,6 +33,11 @@ class FakeUblk final : public ublk::Server {
     const std::string& disk_path() const override { return path_; }
     uint64_t size_bytes() const override { return size_; }
     ublk::CopyMode copy_mode() const override { return ublk::CopyMode::kUserCopy; }
+    Status Resize(uint64_t bytes) override {
+      if (!owner_->kernel_features.update_size()) return Status::Unsupported("no UPDATE_SIZE");
+      size_ = bytes;
+      return Status::OK();
+    }
     ublk::DeviceStats stats() const override { return {}; }
     Status Remove(bool force) override {
       if (!force && owner_->busy_.count(id_) != 0) return Status::Error(Code::kBusy, path_ + " is mounted");
@@ -67,15 +72,15 @@ class FakeUblk final : public ublk::Server {
     live_[id] = backing;
     return std::unique_ptr<ublk::Device>(new Dev(this, id, 1 << 30));
   }
-  const ublk::Features& features() const override { return features_; }
+  const ublk::Features& features() const override { return kernel_features; }
   std::vector<ublk::ReactorStats> Reactors() const override { return {}; }
 
   int adds = 0, adoptions = 0;
   std::map<uint32_t, std::string> live_;  // id -> backing, as the kernel has them
   std::set<uint32_t> busy_;               // mounted: Remove() without force refuses
+  ublk::Features kernel_features;         // update_size() off unless a test sets it
 
  private:
-  ublk::Features features_;
   uint32_t next_id_ = 0;
   std::set<Dev*> handles_;
 };
@@ -86,7 +91,11 @@ class FakeMkfs final : public Formatter {
     formatted.push_back(fs + " " + device);
     return Status::OK();
   }
-  std::vector<std::string> formatted;
+  Status Grow(const std::string& device, const std::string& fs) override {
+    grown.push_back(fs + " " + device);
+    return Status::OK();
+  }
+  std::vector<std::string> formatted, grown;
 };
 
 class ProvisionerTest : public ::testing::Test {
@@ -196,6 +205,31 @@ TEST_F(ProvisionerTest, AnUnconfiguredSizeTakesTheColdPathAndSaysSo) {
   r.fs = "ext4";
   r.size_bytes = 1ull << 30;
   EXPECT_EQ(p_->Create(r)->source, "warm");
+}
+
+TEST_F(ProvisionerTest, WithUpdateSizeASmallerWarmVolumeIsGrownInsteadOfMadeCold) {
+  ublk_.kernel_features.flags = 1ull << 10;  // UBLK_F_UPDATE_SIZE
+  StartOrDie();
+  size_t formats = mkfs_.formatted.size();
+  CreateRequest r;
+  r.name = "bigger";
+  r.size_bytes = 3ull << 30;
+  auto v = p_->Create(r);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->source, "grown");
+  EXPECT_EQ(v->size_bytes, 3ull << 30);
+  EXPECT_EQ(v->class_name, "") << "no longer a member of the class it came from";
+  EXPECT_EQ(mkfs_.formatted.size(), formats) << "no mkfs";
+  ASSERT_EQ(mkfs_.grown.size(), 1u);
+  EXPECT_EQ(mkfs_.grown[0], "ext4 " + v->device);
+  // A smaller size or another filesystem cannot be grown into: cold.
+  r.name = "xfs";
+  r.fs = "xfs";
+  EXPECT_EQ(p_->Create(r)->source, "cold");
+  ASSERT_TRUE(p_->WaitWarm(10000)) << "the donor class refills";
+  auto again = p_->Get("bigger");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size_bytes, 3ull << 30);
 }
 
 TEST_F(ProvisionerTest, DeleteReturnsTheThinAndRefusesAMountedDisk) {

@@ -191,10 +191,16 @@ Status Store::Insert(VolumeRecord* r) {
   return Status::OK();
 }
 
-Status Store::Update(const VolumeRecord& r) {
-  Stmt s(db_,
-         "UPDATE volumes SET name=?1, class=?2, fs=?3, size_bytes=?4, thin_name=?5, thin_id=?6, state=?7, labels=?8, "
-         "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12 WHERE id=?13");
+namespace {
+
+// Writes every column of r over row r.id, if `only_if_warm` only while that
+// row is still warm. Returns whether a row changed.
+Result<bool> WriteRow(sqlite3* db, const VolumeRecord& r, bool only_if_warm) {
+  std::string sql =
+      "UPDATE volumes SET name=?1, class=?2, fs=?3, size_bytes=?4, thin_name=?5, thin_id=?6, state=?7, labels=?8, "
+      "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12 WHERE id=?13";
+  if (only_if_warm) sql += " AND state='warm'";
+  Stmt s(db, sql.c_str());
   s.BindNullIfEmpty(1, r.name)
       .Bind(2, r.class_name)
       .Bind(3, r.fs)
@@ -209,18 +215,20 @@ Status Store::Update(const VolumeRecord& r) {
       .Bind(12, r.ublk_id)
       .Bind(13, r.id);
   WB_RETURN_IF_ERROR(s.Step("update volume row " + std::to_string(r.id)).status());
-  if (sqlite3_changes(db_) == 0) return Status::NotFound("volume row " + std::to_string(r.id) + " is gone");
+  return sqlite3_changes(db) != 0;
+}
+
+}  // namespace
+
+Status Store::Update(const VolumeRecord& r) {
+  WB_ASSIGN_OR_RETURN(bool changed, WriteRow(db_, r, false));
+  if (!changed) return Status::NotFound("volume row " + std::to_string(r.id) + " is gone");
   return Status::OK();
 }
 
-Status Store::Claim(int64_t id, const std::string& name, const std::map<std::string, std::string>& labels,
-                    bool ephemeral, int64_t now_ms) {
-  Stmt s(db_,
-         "UPDATE volumes SET name=?1, labels=?2, ephemeral=?3, created_ms=?4, state='ready' "
-         "WHERE id=?5 AND state='warm'");
-  s.Bind(1, name).Bind(2, LabelsJson(labels)).Bind(3, int64_t{ephemeral}).Bind(4, now_ms).Bind(5, id);
-  WB_RETURN_IF_ERROR(s.Step("claim warm volume for " + name).status());
-  if (sqlite3_changes(db_) == 0) return Status::Error(Status::Code::kBusy, "warm volume already claimed");
+Status Store::Claim(const VolumeRecord& r) {
+  WB_ASSIGN_OR_RETURN(bool changed, WriteRow(db_, r, true));
+  if (!changed) return Status::Error(Status::Code::kBusy, "warm volume already claimed");
   return Status::OK();
 }
 

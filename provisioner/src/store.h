@@ -59,11 +59,10 @@ class Store {
   Status Insert(VolumeRecord* record);
   // Rewrites the row record.id. kNotFound if it is gone.
   Status Update(const VolumeRecord& record);
-  // Turns warm row `id` into a ready volume called `name`, atomically: fails
-  // (kBusy) if another request claimed it first, kAlreadyExists if the name
-  // is taken.
-  Status Claim(int64_t id, const std::string& name, const std::map<std::string, std::string>& labels, bool ephemeral,
-               int64_t now_ms);
+  // Writes r over warm row r.id (normally as a named, ready volume), in one
+  // statement: kBusy if that row is no longer warm (another request took
+  // it), kAlreadyExists if the name is taken.
+  Status Claim(const VolumeRecord& r);
   Status Remove(int64_t id);
 
   Result<VolumeRecord> Get(int64_t id) const;

@@ -50,7 +50,12 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
     VolumeRecord r = Warm("w1", 11);
     ASSERT_TRUE((*store)->Insert(&r).ok());
     EXPECT_GT(r.id, 0);
-    ASSERT_TRUE((*store)->Claim(r.id, "db-data", {{"app", "pg"}}, true, 2000).ok());
+    r.name = "db-data";
+    r.labels = {{"app", "pg"}};
+    r.ephemeral = true;
+    r.created_ms = 2000;
+    r.state = VolumeState::kReady;
+    ASSERT_TRUE((*store)->Claim(r).ok());
     ASSERT_TRUE((*store)->SetMeta("pool_txid", "42").ok());
   }
   auto store = Store::Open(path_);
@@ -75,9 +80,14 @@ TEST_F(StoreTest, AWarmVolumeIsClaimedOnceAndNamesAreUnique) {
   VolumeRecord a = Warm("w1", 1), b = Warm("w2", 2);
   ASSERT_TRUE((*store)->Insert(&a).ok());
   ASSERT_TRUE((*store)->Insert(&b).ok());
-  ASSERT_TRUE((*store)->Claim(a.id, "x", {}, false, 1).ok());
-  EXPECT_EQ((*store)->Claim(a.id, "y", {}, false, 1).code(), Code::kBusy) << "already handed out";
-  EXPECT_EQ((*store)->Claim(b.id, "x", {}, false, 1).code(), Code::kAlreadyExists);
+  auto claim = [&](VolumeRecord r, const std::string& name) {
+    r.name = name;
+    r.state = VolumeState::kReady;
+    return (*store)->Claim(r);
+  };
+  ASSERT_TRUE(claim(a, "x").ok());
+  EXPECT_EQ(claim(a, "y").code(), Code::kBusy) << "already handed out";
+  EXPECT_EQ(claim(b, "x").code(), Code::kAlreadyExists);
   VolumeRecord dup = Warm("w1", 3);
   EXPECT_EQ((*store)->Insert(&dup).code(), Code::kAlreadyExists) << "thin names are unique";
   EXPECT_EQ((*store)->FindByName("y").status().code(), Code::kNotFound);

@@ -604,6 +604,29 @@ TEST_F(UblkKernel, DiscardPunchesHolesInTheBackingFile) {
   EXPECT_LT(after.st_blocks, before.st_blocks);
 }
 
+TEST_F(UblkKernel, ALiveDiskGrowsWhereTheKernelHasUpdateSize) {
+  DeviceOptions o;
+  o.backing_path = Backing("grow", 16 * kMiB);
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  fs::resize_file(o.backing_path, 32 * kMiB);
+  Status s = (*dev)->Resize(32 * kMiB);
+  if (!server_->features().update_size()) {
+    EXPECT_EQ(s.code(), Code::kUnsupported) << s.ToString();
+    return;
+  }
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ((*dev)->size_bytes(), 32 * kMiB);
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  uint64_t bytes = 0;
+  ASSERT_EQ(::ioctl(fd, BLKGETSIZE64, &bytes), 0);
+  ::close(fd);
+  EXPECT_EQ(bytes, 32 * kMiB) << "the kernel sees the new size";
+  EXPECT_EQ(WriteVerify((*dev)->disk_path(), 32 * kMiB, 21, 50, 65536), "") << "the grown part holds data";
+  EXPECT_EQ((*dev)->Resize(8 * kMiB).code(), Code::kInvalidArgument) << "no shrinking";
+}
+
 TEST_F(UblkKernel, BadParametersGetClearErrors) {
   DeviceOptions o;
   o.backing_path = Backing("bad", 16 * kMiB);

@@ -325,6 +325,28 @@ class Pool::Impl {
     return a;
   }
 
+  Status Resize(uint32_t id, uint64_t bytes) {
+    WB_ASSIGN_OR_RETURN(Thin t, Get(id));
+    const std::string what = "resize thin " + std::to_string(id) + " (" + t.name + ")";
+    if (bytes % kSector != 0 || bytes < t.size_bytes || bytes > kMaxThinBytes)
+      return Status::InvalidArgument(what + ": size " + std::to_string(bytes) +
+                                     " must be a multiple of 512, at least the current " +
+                                     std::to_string(t.size_bytes) + " and at most 1 PiB");
+    if (bytes == t.size_bytes) return Status::OK();
+    // The size lives in the catalogue and the table, not in the pool
+    // metadata: record it first, so a crash leaves at worst a larger
+    // catalogue entry than the live table, which the next Activate fixes.
+    Catalog next = cat_;
+    next.thins[id].size_bytes = bytes;
+    WB_RETURN_IF_ERROR(WriteCatalog(dir_, next).Annotate(what));
+    cat_ = next;
+    const std::string name = DmName(t);
+    if (!k_.dm->Info(name).ok()) return Status::OK();
+    std::string params = pool_dev_ + " " + std::to_string(id);
+    WB_RETURN_IF_ERROR(k_.dm->Reload(name, {{0, bytes / kSector, "thin", params}}).Annotate(what));
+    return k_.dm->Resume(name).Annotate(what);
+  }
+
   Result<Activation> Active(const Thin& t) {
     Activation a;
     a.dm_name = DmName(t);
@@ -488,6 +510,10 @@ Result<std::unique_ptr<Pool>> Pool::Open(const std::string& state_dir, Kernel ke
 Status Pool::Destroy() {
   WB_POOL_LOCKED();
   return impl_->Destroy();
+}
+Status Pool::Resize(uint32_t id, uint64_t bytes) {
+  WB_POOL_LOCKED();
+  return impl_->Resize(id, bytes);
 }
 Status Pool::Shutdown() {
   WB_POOL_LOCKED();

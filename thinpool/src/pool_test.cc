@@ -400,6 +400,24 @@ TEST_F(PoolTest, DestroyRemovesDevicesAndStateButNotWhileAThinIsOpen) {
   EXPECT_EQ(pool->CreateThin({"b", kGiB, std::nullopt}).status().code(), Code::kNotFound);
 }
 
+TEST_F(PoolTest, ResizeGrowsTheCatalogueAndTheActiveTable) {
+  auto pool = MakePool();
+  MakeThin(*pool, "a");
+  ASSERT_TRUE(pool->Activate(1).ok());
+  ASSERT_TRUE(pool->Resize(1, 3 * kGiB).ok());
+  EXPECT_EQ(pool->Get(1)->size_bytes, 3 * kGiB);
+  auto table = dm_.Table("wb-a", true);
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ((*table)[0].length, 3 * kGiB / 512) << "the live device grew";
+  EXPECT_EQ(pool->Resize(1, kGiB).code(), Code::kInvalidArgument) << "no shrinking";
+  EXPECT_EQ(pool->Resize(1, 3 * kGiB + 1).code(), Code::kInvalidArgument);
+  EXPECT_EQ(pool->Resize(9, 4 * kGiB).code(), Code::kNotFound);
+  pool.reset();
+  auto again = Pool::Open(dir_, K());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->Get(1)->size_bytes, 3 * kGiB) << "the new size is durable";
+}
+
 TEST_F(PoolTest, ShutdownRemovesTheDevicesAndOpenBringsThemBack) {
   auto pool = MakePool();
   MakeThin(*pool, "a");

@@ -33,6 +33,8 @@ class Control {
   virtual Status DelDev(uint32_t dev_id, bool async) = 0;
   virtual Result<abi::DevInfo> GetDevInfo(uint32_t dev_id) = 0;
   virtual Result<abi::Params> GetParams(uint32_t dev_id) = 0;
+  // Changes the size of a live disk (UBLK_F_UPDATE_SIZE, Linux >= 6.16).
+  virtual Status UpdateSize(uint32_t dev_id, uint64_t sectors) = 0;
   virtual Status StartUserRecovery(uint32_t dev_id) = 0;
   virtual Status EndUserRecovery(uint32_t dev_id, pid_t server_pid) = 0;
 };

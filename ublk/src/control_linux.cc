@@ -36,6 +36,8 @@ const char* CmdName(uint32_t op) {
       return "END_USER_RECOVERY";
     case abi::kCmdGetFeatures:
       return "GET_FEATURES";
+    case abi::kCmdUpdateSize:
+      return "UPDATE_SIZE";
     default:
       return "ublk command";
   }
@@ -83,6 +85,11 @@ class LinuxCtl final : public Control {
     Status s = Send(abi::kCmdGetParams, MakeCtrlCmd(dev_id, &p, sizeof p));
     if (!s.ok()) return s;
     return p;
+  }
+  Status UpdateSize(uint32_t dev_id, uint64_t sectors) override {
+    abi::CtrlCmd cmd = MakeCtrlCmd(dev_id);
+    cmd.data[0] = sectors;
+    return Send(abi::kCmdUpdateSize, cmd);
   }
   Status StartUserRecovery(uint32_t dev_id) override { return Send(abi::kCmdStartUserRecovery, MakeCtrlCmd(dev_id)); }
   Status EndUserRecovery(uint32_t dev_id, pid_t pid) override {

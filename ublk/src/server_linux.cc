@@ -568,6 +568,7 @@ class DeviceImpl final : public Device {
     return s;
   }
   Status Remove(bool force) override;
+  Status Resize(uint64_t bytes) override;
   Status Teardown();
 
   ServerImpl* server_;
@@ -665,9 +666,9 @@ class ServerImpl final : public Server {
     info.ublksrv_pid = ::getpid();
     info.flags = abi::kFCmdIoctlEncode | ModeFlag(mode);
     // Optional features this kernel has: no partition scan at START_DEV (a
-    // read that a fresh volume does not need), and a stop that refuses
-    // while the disk is open.
-    info.flags |= features_.flags & (abi::kFNoAutoPartScan | abi::kFSafeStopDev);
+    // read that a fresh volume does not need), a stop that refuses while
+    // the disk is open, and growing a live disk.
+    info.flags |= features_.flags & (abi::kFNoAutoPartScan | abi::kFSafeStopDev | abi::kFUpdateSize);
     if (o.recovery && features_.user_recovery()) {
       info.flags |= abi::kFUserRecovery;
       if (features_.recovery_reissue()) info.flags |= abi::kFUserRecoveryReissue;
@@ -839,6 +840,18 @@ Status DeviceImpl::Remove(bool force) {
     }
   }
   return Teardown();
+}
+
+Status DeviceImpl::Resize(uint64_t bytes) {
+  const std::string what = "resize " + disk_path_ + " to " + std::to_string(bytes) + " bytes";
+  if (!server_->features().update_size()) return Status::Unsupported(what + ": needs ublk UPDATE_SIZE (Linux >= 6.16)");
+  if (bytes < size_ || bytes % 4096 != 0)
+    return Status::InvalidArgument(what + ": must be a multiple of 4096, at least the current " +
+                                   std::to_string(size_));
+  if (bytes == size_) return Status::OK();
+  WB_RETURN_IF_ERROR(server_->control_->UpdateSize(id_, bytes / 512).Annotate(what));
+  size_ = bytes;
+  return Status::OK();
 }
 
 Status DeviceImpl::Teardown() {

@@ -108,6 +108,7 @@ inline constexpr uint32_t kCmdStartUserRecovery = _IOWR('u', 0x10, CtrlCmd);
 inline constexpr uint32_t kCmdEndUserRecovery = _IOWR('u', 0x11, CtrlCmd);
 inline constexpr uint32_t kCmdGetFeatures = _IOR('u', 0x13, CtrlCmd);
 inline constexpr uint32_t kCmdDelDevAsync = _IOR('u', 0x14, CtrlCmd);
+inline constexpr uint32_t kCmdUpdateSize = _IOWR('u', 0x15, CtrlCmd);  // data[0]: new size in sectors
 inline constexpr uint32_t kCmdTryStopDev = _IOWR('u', 0x17, CtrlCmd);
 
 // I/O commands on /dev/ublkcN.

@@ -28,8 +28,10 @@ class Formatter {
  public:
   virtual ~Formatter() = default;
   virtual Status Format(const std::string& device, const std::string& fs) = 0;
+  // Grows the (never mounted) filesystem on `device` to the device's size.
+  virtual Status Grow(const std::string& device, const std::string& fs) = 0;
 };
-// Runs mkfs.ext4 / mkfs.xfs.
+// Runs mkfs.ext4 / mkfs.xfs, resize2fs / xfs_growfs.
 std::unique_ptr<Formatter> MkfsFormatter();
 
 struct Services {
@@ -49,8 +51,10 @@ struct Volume {
   bool ephemeral = false;
   int64_t created_ms = 0;
   std::string state;  // "ready" or "lost"
-  // How this request was served: "warm" (from stock), "cold" (made for it),
-  // or "existing" (the name already existed with the same spec).
+  // How this request was served: "warm" (from stock), "grown" (a smaller
+  // warm volume of the same filesystem grown to size, where the kernel has
+  // ublk UPDATE_SIZE), "cold" (made for it), or "existing" (the name
+  // already existed with the same spec).
   std::string source;
 };
 

@@ -128,6 +128,11 @@ class Pool {
   // (deactivate first), kNotFound if unknown.
   Status DeleteThin(uint32_t id);
 
+  // Grows thin `id` to `bytes` (a multiple of 512); an active thin's table
+  // is reloaded, so its block device grows at once. Shrinking is refused
+  // (kInvalidArgument): it would cut off a filesystem.
+  Status Resize(uint32_t id, uint64_t bytes);
+
   // Activates thin `id` as dm device "<pool>-<name>" (idempotent).
   Result<Activation> Activate(uint32_t id);
   // Removes the thin's dm device. kBusy while something holds it open.

@@ -112,6 +112,10 @@ class Device {
   virtual const std::string& disk_path() const = 0;  // "/dev/ublkbN"
   virtual uint64_t size_bytes() const = 0;
   virtual CopyMode copy_mode() const = 0;
+  // Grows the live disk to `bytes` (a multiple of 4096, at least the current
+  // size); the back end must already be that large. kUnsupported without
+  // Features::update_size() (Linux >= 6.16).
+  virtual Status Resize(uint64_t bytes) = 0;
   virtual DeviceStats stats() const = 0;
   // Stops and deletes the device now, reporting errors. Unless `force`:
   // kBusy while the disk is mounted or held exclusively, and on kernels
