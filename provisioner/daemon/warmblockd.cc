@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   sd_notify(0, "STATUS=starting: ublk and the API socket");
   ublk::ServerOptions uo;
   uo.reactors = config.reactors;
+  uo.owner = OwnerTag(config.state_dir);
   uo.log = Log;
   auto ublk_server = ublk::Server::Start(uo);
   if (!ublk_server.ok()) return Fail(ublk_server.status());

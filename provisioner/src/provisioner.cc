@@ -425,6 +425,16 @@ class Impl final : public Provisioner {
         if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
       }
     }
+    // Disks of this daemon that nobody adopted (their row is gone, or a
+    // crash came between adding the disk and recording it).
+    for (uint32_t id : svc_.ublk->ListAbandoned()) {
+      Status s = svc_.ublk->DeleteAbandoned(id);
+      if (s.ok()) {
+        Note("deleted abandoned ublk device " + std::to_string(id));
+      } else {
+        Log("could not delete abandoned ublk device " + std::to_string(id) + ": " + s.ToString());
+      }
+    }
     for (const auto& t : pool_->List()) {
       if (owned.count(t.name) != 0) continue;
       Note("deleted orphan thin " + t.name + " (id " + std::to_string(t.id) + ")");
@@ -649,6 +659,12 @@ class Impl final : public Provisioner {
 }  // namespace
 
 std::unique_ptr<Formatter> MkfsFormatter() { return std::make_unique<Mkfs>(); }
+
+uint32_t OwnerTag(const std::string& state_dir) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char c : state_dir) h = (h ^ c) * 16777619u;
+  return h;
+}
 
 Status ValidateVolumeName(const std::string& name) {
   auto bad = [&](const std::string& why) {

@@ -69,8 +69,19 @@ class FakeUblk final : public ublk::Server {
                                                     ublk::BackendKind) override {
     if (live_.count(id) == 0) return Status::NotFound("no ublk device " + std::to_string(id));
     ++adoptions;
+    abandoned_.erase(id);
     live_[id] = backing;
     return std::unique_ptr<ublk::Device>(new Dev(this, id, 1 << 30));
+  }
+  std::vector<uint32_t> ListAbandoned() override { return {abandoned_.begin(), abandoned_.end()}; }
+  Status DeleteAbandoned(uint32_t id) override {
+    if (abandoned_.erase(id) == 0) return Status::Error(Code::kBusy, "not abandoned");
+    live_.erase(id);
+    return Status::OK();
+  }
+  // The serving process died: every disk waits for adoption.
+  void ProcessDied() {
+    for (const auto& [id, backing] : live_) abandoned_.insert(id);
   }
   const ublk::Features& features() const override { return kernel_features; }
   std::vector<ublk::ReactorStats> Reactors() const override { return {}; }
@@ -83,6 +94,7 @@ class FakeUblk final : public ublk::Server {
  private:
   uint32_t next_id_ = 0;
   std::set<Dev*> handles_;
+  std::set<uint32_t> abandoned_;
 };
 
 class FakeMkfs final : public Formatter {
@@ -270,15 +282,26 @@ TEST_F(ProvisionerTest, ARestartAdoptsTheDisksAndKeepsTheVolumes) {
   ASSERT_TRUE(p_->WaitWarm(10000));
   p_.reset();  // the daemon goes away; its disks stay
   EXPECT_EQ(ublk_.live_.size(), 4u);
+  // A disk added just before a crash, before its row recorded it.
+  auto stray = ublk_.AddDevice(ublk::DeviceOptions{});
+  ASSERT_TRUE(stray.ok());
+  uint32_t stray_id = (*stray)->id();
+  (void)stray->release();
+  ublk_.ProcessDied();
   StartOrDie();
+  EXPECT_EQ(ublk_.live_.count(stray_id), 0u) << "the stray disk was deleted";
   auto again = p_->Get("keep");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->device, v->device) << "the same disk, adopted";
   EXPECT_EQ(ublk_.adoptions, 4);
   EXPECT_EQ(mkfs_.formatted.size(), 1u) << "the golden image is reused";
-  bool noted = false;
-  for (const auto& line : p_->Repairs()) noted |= line.find("adopted " + v->device) != std::string::npos;
-  EXPECT_TRUE(noted);
+  bool adopted = false, deleted = false;
+  for (const auto& line : p_->Repairs()) {
+    adopted |= line.find("adopted " + v->device) != std::string::npos;
+    deleted |= line == "deleted abandoned ublk device " + std::to_string(stray_id);
+  }
+  EXPECT_TRUE(adopted);
+  EXPECT_TRUE(deleted);
 }
 
 TEST_F(ProvisionerTest, ShutdownStopsEveryDiskButNotAMountedOneAndStartBringsThemBack) {

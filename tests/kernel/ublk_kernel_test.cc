@@ -419,9 +419,16 @@ TEST_F(UblkKernel, FioSurvivesKillNineOfItsServer) {
                "--bs=16k", "--iodepth=16", "--size=48M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1"},
               log);
     ASSERT_GT(fio, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // Kill once fio's writes are under way: 8 of its 48 MiB reached the
+    // backing file.
+    auto written = [&] {
+      struct stat st {};
+      return ::stat(backing.c_str(), &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
+    };
+    for (int i = 0; i < 600 && written() < 8 * kMiB; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     int status = 0;
     ASSERT_EQ(::waitpid(fio, &status, WNOHANG), 0) << "fio ended before the kill:\n" << Slurp(log);
+    ASSERT_GE(written(), 8 * kMiB) << "fio wrote too little in 30 s";
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     ::waitpid(pid, &status, 0);
     auto adopted = server_->AdoptDevice(static_cast<uint32_t>(id), backing);
@@ -433,6 +440,8 @@ TEST_F(UblkKernel, FioSurvivesKillNineOfItsServer) {
     EXPECT_EQ(out.find("verify:"), std::string::npos) << "fio reported a verify failure:\n" << out;
     DeviceStats st = (*adopted)->stats();
     EXPECT_GT(st.reads, 0u) << "the verify pass ran through the adopted device";
+    EXPECT_LT(st.writes, 48u * 1024 / 16) << "some of fio's 3072 writes were served before the kill";
+    EXPECT_GT(st.writes, 0u) << "and some after the adoption";
     EXPECT_EQ(st.errors, 0u);
     std::printf("%s: adopted /dev/ublkb%d (%s) under fio; after adoption %lu reads, %lu writes, %lu errors\n",
                 mode.empty() ? "auto" : mode.c_str(), id, CopyModeName((*adopted)->copy_mode()),
@@ -539,6 +548,39 @@ TEST_F(UblkKernel, RequestsWaitForBuffersAtTheCapInsteadOfFailing) {
   ReactorStats r = (*tight)->Reactors()[0];
   EXPECT_GT(r.waits_for_buffer, 0u) << "fio at iodepth 16 must have hit a cap of one buffer";
   EXPECT_EQ(r.buffer_bytes, 0u) << "every lent buffer came back";
+}
+
+TEST_F(UblkKernel, AnAbandonedDeviceIsListedForItsOwnerOnlyAndDeleted) {
+  std::string backing = Backing("abandoned", 16 * kMiB);
+  auto [pid, id] = SpawnServer(backing);
+  ASSERT_GT(pid, 0);
+  ASSERT_GE(id, 0);
+  auto listed = [](Server& s, int id) {
+    auto ids = s.ListAbandoned();
+    return std::find(ids.begin(), ids.end(), static_cast<uint32_t>(id)) != ids.end();
+  };
+  EXPECT_FALSE(listed(*server_, id)) << "its server is alive";
+  EXPECT_EQ(server_->DeleteAbandoned(static_cast<uint32_t>(id)).code(), Code::kBusy);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ServerOptions other;
+  other.reactors = 1;
+  other.owner = 42;
+  auto stranger = Server::Start(other);
+  ASSERT_TRUE(stranger.ok());
+  // The kernel notices the dead server asynchronously.
+  for (int i = 0; i < 100 && !listed(*server_, id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(listed(*server_, id));
+  EXPECT_FALSE(listed(**stranger, id)) << "another owner's device is never listed";
+  EXPECT_EQ((*stranger)->DeleteAbandoned(static_cast<uint32_t>(id)).code(), Code::kInvalidArgument);
+  Status s = server_->DeleteAbandoned(static_cast<uint32_t>(id));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::string disk = "/dev/ublkb" + std::to_string(id);
+  for (int i = 0; i < 100 && ::access(disk.c_str(), F_OK) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(::access(disk.c_str(), F_OK), 0) << "the disk is gone";
+  EXPECT_FALSE(listed(*server_, id));
 }
 
 TEST_F(UblkKernel, AdoptingALiveOrUnknownDeviceFailsClearly) {

@@ -1,5 +1,6 @@
 // Server, Device and the reactors: the ublk data plane on io_uring. The only
 // file of the module that drives /dev/ublkcN and the back end.
+#include <dirent.h>
 #include <fcntl.h>
 #include <libaio.h>
 #include <liburing.h>
@@ -664,6 +665,7 @@ class ServerImpl final : public Server {
     info.max_io_buf_bytes = o.max_io_bytes;
     info.dev_id = ~0u;
     info.ublksrv_pid = ::getpid();
+    info.ublksrv_flags = abi::WarmblockMark(options_.owner);
     info.flags = abi::kFCmdIoctlEncode | ModeFlag(mode);
     // Optional features this kernel has: no partition scan at START_DEV (a
     // read that a fresh volume does not need), a stop that refuses while
@@ -801,6 +803,42 @@ class ServerImpl final : public Server {
   void Unplace(unsigned reactor, uint16_t depth, CopyMode mode) {
     std::lock_guard<std::mutex> lock(mu_);
     placement_.Release(reactor, depth, mode == CopyMode::kZeroCopy);
+  }
+
+  std::vector<uint32_t> ListAbandoned() override {
+    std::vector<uint32_t> out;
+    DIR* d = ::opendir("/sys/class/ublk-char");
+    if (d == nullptr) return out;
+    while (dirent* e = ::readdir(d)) {
+      unsigned id = 0;
+      if (std::sscanf(e->d_name, "ublkc%u", &id) != 1) continue;
+      auto info = control_->GetDevInfo(id);
+      if (!info.ok() || info->ublksrv_flags != abi::WarmblockMark(options_.owner)) continue;
+      // Quiesced: the server died with recovery on. Otherwise the recorded
+      // server must be gone.
+      bool gone = info->state == abi::kStateQuiesced || info->state == abi::kStateFailFast ||
+                  (::kill(info->ublksrv_pid, 0) != 0 && errno == ESRCH);
+      if (gone && info->ublksrv_pid != ::getpid()) out.push_back(id);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status DeleteAbandoned(uint32_t id) override {
+    const std::string what = "delete abandoned ublk device " + std::to_string(id);
+    auto info = control_->GetDevInfo(id);
+    if (!info.ok()) return info.status().Annotate(what);
+    if (info->ublksrv_flags != abi::WarmblockMark(options_.owner))
+      return Status::InvalidArgument(what + ": not made by this owner");
+    if (info->state == abi::kStateLive && ::kill(info->ublksrv_pid, 0) == 0)
+      return Status::Error(Status::Code::kBusy, what + ": served by live process " + std::to_string(info->ublksrv_pid));
+    Status s = control_->StopDev(id);
+    if (!s.ok() && s.code() != Status::Code::kNotFound) return s.Annotate(what);
+    s = control_->DelDev(id, true);
+    if (s.code() == Status::Code::kUnsupported || s.code() == Status::Code::kInvalidArgument)
+      s = control_->DelDev(id, false);
+    return s.Annotate(what);
   }
 
   const Features& features() const override { return features_; }

@@ -142,6 +142,17 @@ inline constexpr unsigned kMaxRingBuffers = 1u << 14;
 // next request's pages at; flags and reserved bits zero.
 inline uint64_t AutoBufRegAddr(uint16_t index) { return index; }
 
+// DevInfo::state.
+inline constexpr uint16_t kStateDead = 0;
+inline constexpr uint16_t kStateLive = 1;
+inline constexpr uint16_t kStateQuiesced = 2;  // waiting for a new server (user recovery)
+inline constexpr uint16_t kStateFailFast = 3;
+
+// DevInfo::ublksrv_flags is the server's own: the kernel keeps and returns
+// it. warmblock marks its devices with "wblk" and an owner tag so that it
+// never touches another program's (or another daemon's) ublk devices.
+inline uint64_t WarmblockMark(uint32_t owner) { return (uint64_t{0x77626c6b} << 32) | owner; }
+
 // Request ops and flags in IoDesc::op_flags.
 inline constexpr uint8_t kOpRead = 0;
 inline constexpr uint8_t kOpWrite = 1;

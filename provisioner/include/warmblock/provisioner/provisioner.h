@@ -121,6 +121,10 @@ class Provisioner {
   virtual bool WaitWarm(int timeout_ms) = 0;
 };
 
+// The ublk owner tag (ublk::ServerOptions::owner) of the daemon using
+// `state_dir`: start-up repair deletes abandoned disks of this owner only.
+uint32_t OwnerTag(const std::string& state_dir);
+
 // Checks a volume name; kInvalidArgument with the rule.
 Status ValidateVolumeName(const std::string& name);
 

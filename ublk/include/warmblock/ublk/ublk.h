@@ -80,6 +80,10 @@ struct ServerOptions {
   // request beyond it waits for one to come back. At least one request
   // always proceeds.
   uint64_t max_buffer_bytes = 64ull << 20;
+  // Marks the devices this server adds (the kernel keeps the mark);
+  // ListAbandoned and DeleteAbandoned see only devices with the same
+  // owner, so separate daemons never touch each other's devices.
+  uint32_t owner = 0;
   // Receives one line per notable event (copy mode chosen, fallbacks,
   // refused commands); called from any of the server's threads.
   std::function<void(const std::string&)> log;
@@ -145,6 +149,15 @@ class Server {
   // attempt; a failure after removes it.
   virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path,
                                                       BackendKind backend = BackendKind::kIoUring) = 0;
+
+  // Devices of this server's owner (ServerOptions::owner; added by any
+  // process) whose server is gone, by id. Other programs' and owners' ublk
+  // devices are never listed.
+  virtual std::vector<uint32_t> ListAbandoned() = 0;
+  // Stops and deletes such a device without adopting it: a process that
+  // finds a device nobody will adopt (an orphan of a crash) cleans it up.
+  // kBusy if a live server still owns it.
+  virtual Status DeleteAbandoned(uint32_t id) = 0;
 
   virtual const Features& features() const = 0;
   // One entry per reactor, in reactor order.
