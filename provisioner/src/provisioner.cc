@@ -49,9 +49,15 @@ class Mkfs final : public Formatter {
  public:
   Status Format(const std::string& device, const std::string& fs) override {
     // Lazy init and no discard: a fresh thin reads as zeroes already, and
-    // discarding it would only cost time.
+    // discarding it would only cost time. metadata_csum_seed lets
+    // NewIdentity change the UUID without rewriting every checksum.
     if (fs == "xfs") return Run({"mkfs.xfs", "-q", "-f", "-K", device});
-    return Run({"mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1", device});
+    return Run({"mkfs.ext4", "-q", "-F", "-O", "metadata_csum_seed", "-E", "nodiscard,lazy_itable_init=1", device});
+  }
+
+  Status NewIdentity(const std::string& device, const std::string& fs) override {
+    if (fs == "xfs") return Run({"xfs_admin", "-U", "generate", device});
+    return Run({"tune2fs", "-U", "random", device});
   }
 
   Status Grow(const std::string& device, const std::string& fs) override {
@@ -60,7 +66,7 @@ class Mkfs final : public Formatter {
     if (fs != "xfs") return Run({"resize2fs", "-f", device});
     char dir[] = "/tmp/warmblock-grow-XXXXXX";
     if (::mkdtemp(dir) == nullptr) return Status::FromErrno(errno, "mkdtemp for xfs_growfs");
-    Status s = Run({"mount", "-t", "xfs", device, dir});
+    Status s = Run({"mount", "-t", "xfs", "-o", "nouuid", device, dir});
     if (s.ok()) {
       s = Run({"xfs_growfs", "-d", dir});
       Status u = Run({"umount", dir});
@@ -492,23 +498,18 @@ class Impl final : public Provisioner {
     if (!thin.ok()) return fail(thin.status());
     r->thin_id = thin->id;
     r->pool_txid = pool_->transaction_id();
-    if (!origin) {
-      auto act = pool_->Activate(thin->id);
-      if (!act.ok()) return fail(act.status());
-      Status s = svc_.formatter->Format(act->path, r->fs);
-      if (!s.ok()) return fail(s);
-      if (final_state == VolumeState::kGolden) {
-        // Never active again: snapshots of an inactive origin need no suspend.
-        s = pool_->Deactivate(thin->id);
-        if (!s.ok()) return fail(s);
-      }
-    }
+    auto act = pool_->Activate(thin->id);
+    if (!act.ok()) return fail(act.status());
+    // A snapshot gets a fresh filesystem UUID: XFS refuses to mount two
+    // filesystems with the same one, and by-uuid links would collide.
+    Status made = origin ? svc_.formatter->NewIdentity(act->path, r->fs) : svc_.formatter->Format(act->path, r->fs);
+    if (!made.ok()) return fail(made);
+    // A golden image is never active again: snapshots of an inactive origin
+    // need no suspend. Anything else gets its disk.
+    Status s = final_state == VolumeState::kGolden ? pool_->Deactivate(thin->id) : Serve(r);
+    if (!s.ok()) return fail(s);
     r->state = final_state;
-    if (final_state != VolumeState::kGolden) {
-      Status s = Serve(r);
-      if (!s.ok()) return fail(s);
-    }
-    Status s = store_->Update(*r);
+    s = store_->Update(*r);
     if (!s.ok()) return fail(s);
     return Status::OK();
   }

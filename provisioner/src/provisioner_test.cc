@@ -103,11 +103,15 @@ class FakeMkfs final : public Formatter {
     formatted.push_back(fs + " " + device);
     return Status::OK();
   }
+  Status NewIdentity(const std::string& device, const std::string&) override {
+    reidentified.push_back(device);
+    return Status::OK();
+  }
   Status Grow(const std::string& device, const std::string& fs) override {
     grown.push_back(fs + " " + device);
     return Status::OK();
   }
-  std::vector<std::string> formatted, grown;
+  std::vector<std::string> formatted, grown, reidentified;
 };
 
 class ProvisionerTest : public ::testing::Test {
@@ -162,6 +166,7 @@ TEST_F(ProvisionerTest, StartMakesOneGoldenImageAndFillsTheStock) {
   EXPECT_EQ(rep->classes[0].warm, 3u);
   EXPECT_EQ(rep->classes[0].target, 3u);
   EXPECT_EQ(ublk_.live_.size(), 3u) << "each warm volume has its disk started";
+  EXPECT_EQ(mkfs_.reidentified.size(), 3u) << "each snapshot gets a filesystem UUID of its own";
   EXPECT_EQ(rep->volumes, 0u);
 }
 

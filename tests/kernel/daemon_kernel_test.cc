@@ -56,7 +56,8 @@ class Daemon : public ::testing::Test {
                            << "reactors = 2\n"
                            << "[pool]\ndata_size = \"2G\"\n"
                            << "[warm]\nrefill_concurrency = 2\n"
-                           << "[[class]]\nname = \"small\"\nsize = \"64M\"\nwarm = 3\n";
+                           << "[[class]]\nname = \"small\"\nsize = \"64M\"\nwarm = 3\n"
+                           << extra_classes_;
   }
 
   void TearDown() override {
@@ -88,8 +89,10 @@ class Daemon : public ::testing::Test {
       if (RunCapture(
               {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket_, "http://x/healthz"},
               &out) == 0 &&
-          out == "200")
+          out == "200") {
+        WaitWarm(deadline);
         return;
+      }
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
@@ -98,6 +101,23 @@ class Daemon : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     FAIL() << "warmblockd not healthy after 120 s:\n" << Log();
+  }
+
+  // Until every class's warm stock is at its target, so that tests see
+  // warm hand-outs deterministically.
+  void WaitWarm(std::chrono::steady_clock::time_point deadline) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string out;
+      if (RunCapture({"curl", "-sf", "--unix-socket", socket_, "http://x/v1/pool"}, &out) == 0) {
+        json pool = json::parse(out, nullptr, false);
+        bool full = pool.is_object();
+        if (full)
+          for (const auto& c : pool["classes"]) full &= c["warm"] == c["target"];
+        if (full) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "the warm stock did not fill:\n" << Log();
   }
 
   void StopDaemon(int sig) {
@@ -127,15 +147,16 @@ class Daemon : public ::testing::Test {
     return json::parse(out, nullptr, false);
   }
 
-  std::string Mount(const std::string& device) {
+  std::string Mount(const std::string& device, const char* fs = "ext4") {
     std::string mnt = dir_ + "/mnt" + std::to_string(mounts_.size());
     fs::create_directories(mnt);
-    EXPECT_EQ(::mount(device.c_str(), mnt.c_str(), "ext4", 0, nullptr), 0) << device << ": " << std::strerror(errno);
+    EXPECT_EQ(::mount(device.c_str(), mnt.c_str(), fs, 0, nullptr), 0) << device << ": " << std::strerror(errno);
     mounts_.push_back(mnt);
     return mnt;
   }
 
   std::string dir_, socket_, config_, log_;
+  std::string extra_classes_;  // appended to the configuration by Prepare
   pid_t pid_ = -1;
   std::vector<std::string> mounts_;
 };
@@ -235,6 +256,34 @@ TEST_F(Daemon, KillNineAndRestartKeepsVolumesAndTheirDisks) {
   bool adopted = false;
   for (const auto& line : status["repairs"]) adopted |= line.get<std::string>().find("adopted " + dev) == 0;
   EXPECT_TRUE(adopted) << status.dump(2);
+}
+
+class DaemonWithXfs : public Daemon {
+ protected:
+  void SetUp() override {
+    extra_classes_ = "[[class]]\nname = \"xfs\"\nfs = \"xfs\"\nsize = \"300M\"\nwarm = 1\n";
+    Daemon::SetUp();
+  }
+};
+
+TEST_F(DaemonWithXfs, XfsVolumesAreHandedOutWarmAndGrownOrMadeCold) {
+  json warm = CliJson({"volume", "create", "x1", "--class", "xfs"});
+  EXPECT_EQ(warm["source"], "warm");
+  struct statvfs small {};
+  ASSERT_EQ(::statvfs(Mount(warm["device"], "xfs").c_str(), &small), 0);
+  // Let the xfs class refill, so that a donor exists.
+  WaitWarm(std::chrono::steady_clock::now() + std::chrono::seconds(120));
+  // A size between classes: grown from the xfs class where ublk can resize
+  // a live disk (xfs_growfs on a temporary mount), else made with mkfs.xfs.
+  json other = CliJson({"volume", "create", "x2", "--size", "400M", "--fs", "xfs"});
+  bool update_size =
+      CliJson({"daemon", "status"})["ublk_features"].get<std::string>().find("update_size") != std::string::npos;
+  EXPECT_EQ(other["source"], update_size ? "grown" : "cold") << Log();
+  EXPECT_EQ(other["size_bytes"], 400ull << 20);
+  struct statvfs big {};
+  ASSERT_EQ(::statvfs(Mount(other["device"], "xfs").c_str(), &big), 0);
+  EXPECT_GE(uint64_t{big.f_blocks} * big.f_frsize, uint64_t{small.f_blocks} * small.f_frsize + (90ull << 20))
+      << "the filesystem of the 400M volume is 100M larger than the 300M one's";
 }
 
 // The systemd protocols against real sockets: the daemon serves the

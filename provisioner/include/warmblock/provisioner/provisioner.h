@@ -28,10 +28,13 @@ class Formatter {
  public:
   virtual ~Formatter() = default;
   virtual Status Format(const std::string& device, const std::string& fs) = 0;
+  // Gives the filesystem on `device` (a snapshot of a golden image) a UUID
+  // of its own.
+  virtual Status NewIdentity(const std::string& device, const std::string& fs) = 0;
   // Grows the (never mounted) filesystem on `device` to the device's size.
   virtual Status Grow(const std::string& device, const std::string& fs) = 0;
 };
-// Runs mkfs.ext4 / mkfs.xfs, resize2fs / xfs_growfs.
+// Runs mkfs.ext4 / mkfs.xfs, tune2fs / xfs_admin, resize2fs / xfs_growfs.
 std::unique_ptr<Formatter> MkfsFormatter();
 
 struct Services {
