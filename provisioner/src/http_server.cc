@@ -5,12 +5,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+
+#include "process.h"
 
 namespace warmblock::provisioner {
 namespace {
@@ -23,15 +24,10 @@ struct Pending {
 
 Result<gid_t> EnsureGroup(const std::string& group) {
   if (struct group* g = ::getgrnam(group.c_str())) return g->gr_gid;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execlp("groupadd", "groupadd", "--system", group.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status = 0;
-  if (pid > 0) ::waitpid(pid, &status, 0);
+  Status added = RunProgram({"groupadd", "--system", group});
   if (struct group* g = ::getgrnam(group.c_str())) return g->gr_gid;
-  return Status::NotFound("group " + group + " does not exist and groupadd failed; create it (see tools/systemd)");
+  return Status::NotFound("group " + group + " does not exist and groupadd failed (" + added.ToString() +
+                          "); create it (see tools/systemd)");
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "warmblock/provisioner/provisioner.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "process.h"
 #include "store.h"
 #include "warmblock/base/units.h"
 
@@ -24,52 +24,32 @@ int64_t NowMs() {
       .count();
 }
 
-// Runs argv to completion; kIOError naming it unless it exits 0.
-Status Run(std::vector<std::string> argv) {
-  pid_t pid = ::fork();
-  if (pid < 0) return Status::FromErrno(errno, "fork for " + argv[0]);
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return Status::Error(Status::Code::kIOError,
-                       cmd + " failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
-}
-
 class Mkfs final : public Formatter {
  public:
   Status Format(const std::string& device, const std::string& fs) override {
     // Lazy init and no discard: a fresh thin reads as zeroes already, and
     // discarding it would only cost time. metadata_csum_seed lets
     // NewIdentity change the UUID without rewriting every checksum.
-    if (fs == "xfs") return Run({"mkfs.xfs", "-q", "-f", "-K", device});
-    return Run({"mkfs.ext4", "-q", "-F", "-O", "metadata_csum_seed", "-E", "nodiscard,lazy_itable_init=1", device});
+    if (fs == "xfs") return RunProgram({"mkfs.xfs", "-q", "-f", "-K", device});
+    return RunProgram(
+        {"mkfs.ext4", "-q", "-F", "-O", "metadata_csum_seed", "-E", "nodiscard,lazy_itable_init=1", device});
   }
 
   Status NewIdentity(const std::string& device, const std::string& fs) override {
-    if (fs == "xfs") return Run({"xfs_admin", "-U", "generate", device});
-    return Run({"tune2fs", "-U", "random", device});
+    if (fs == "xfs") return RunProgram({"xfs_admin", "-U", "generate", device});
+    return RunProgram({"tune2fs", "-U", "random", device});
   }
 
   Status Grow(const std::string& device, const std::string& fs) override {
     // A warm volume's filesystem was never mounted: resize2fs may skip its
     // fsck (-f). XFS grows only while mounted.
-    if (fs != "xfs") return Run({"resize2fs", "-f", device});
+    if (fs != "xfs") return RunProgram({"resize2fs", "-f", device});
     char dir[] = "/tmp/warmblock-grow-XXXXXX";
     if (::mkdtemp(dir) == nullptr) return Status::FromErrno(errno, "mkdtemp for xfs_growfs");
-    Status s = Run({"mount", "-t", "xfs", "-o", "nouuid", device, dir});
+    Status s = RunProgram({"mount", "-t", "xfs", "-o", "nouuid", device, dir});
     if (s.ok()) {
-      s = Run({"xfs_growfs", "-d", dir});
-      Status u = Run({"umount", dir});
+      s = RunProgram({"xfs_growfs", "-d", dir});
+      Status u = RunProgram({"umount", dir});
       if (s.ok()) s = u;
     }
     ::rmdir(dir);
