@@ -1,0 +1,75 @@
+#include "annotations.h"
+
+#include <gtest/gtest.h>
+
+namespace warmblock::hook {
+namespace {
+
+TEST(Annotations, ReadsEveryOption) {
+  auto v = ParseAnnotations({{"io.warmblock.volume/data", "path=/var/lib/pg,size=10G,fs=xfs,name=pgdata,ro,nosuid"},
+                             {"io.warmblock.volume/tmp", "class=small,path=/scratch,nodev,noexec,keep=true"},
+                             {"org.opencontainers.image.title", "ignored"}});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(v->size(), 2u);
+  const VolumeMount& data = (*v)[0];
+  EXPECT_EQ(data.label, "data");
+  EXPECT_EQ(data.path, "/var/lib/pg");
+  EXPECT_EQ(data.size_bytes, 10ull << 30);
+  EXPECT_EQ(data.fs, "xfs");
+  EXPECT_EQ(data.name, "pgdata");
+  EXPECT_TRUE(data.read_only && data.nosuid);
+  EXPECT_FALSE(data.ephemeral());
+  EXPECT_EQ(data.VolumeName("0123456789abcdef"), "pgdata");
+  const VolumeMount& tmp = (*v)[1];
+  EXPECT_EQ(tmp.class_name, "small");
+  EXPECT_TRUE(tmp.nodev && tmp.noexec && tmp.keep);
+  EXPECT_FALSE(tmp.ephemeral()) << "keep=true";
+  EXPECT_EQ(tmp.VolumeName("0123456789abcdef"), "c-0123456789ab-tmp");
+}
+
+TEST(Annotations, AnUnnamedVolumeIsEphemeral) {
+  auto v = ParseAnnotations({{"io.warmblock.volume/a", "path=/a,class=small"}});
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE((*v)[0].ephemeral());
+  EXPECT_TRUE(ParseAnnotations({})->empty());
+}
+
+TEST(Annotations, BadOnesNameTheAnnotationAndTheProblem) {
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* expect;
+  } cases[] = {
+      {"io.warmblock.volume/", "path=/a,class=small", "part after the /"},
+      {"io.warmblock.volume/Bad", "path=/a,class=small", "part after the /"},
+      {"io.warmblock.volume/a", "class=small", "path=... is required"},
+      {"io.warmblock.volume/a", "path=relative,class=small", "absolute"},
+      {"io.warmblock.volume/a", "path=/,class=small", "may not be /"},
+      {"io.warmblock.volume/a", "path=/proc/x,class=small", "may not be /"},
+      {"io.warmblock.volume/a", "path=//sys,class=small", "may not be /"},
+      {"io.warmblock.volume/a", "path=/./dev,class=small", "may not be /"},
+      {"io.warmblock.volume/a", "path=/data/../etc,class=small", "\"..\""},
+      {"io.warmblock.volume/a", "path=/a", "either class"},
+      {"io.warmblock.volume/a", "path=/a,class=small,size=1G", "either class"},
+      {"io.warmblock.volume/a", "path=/a,size=lots", "size"},
+      {"io.warmblock.volume/a", "path=/a,size=1G,fs=btrfs", "btrfs"},
+      {"io.warmblock.volume/a", "path=/a,class=small,fs=xfs", "fs comes with the class"},
+      {"io.warmblock.volume/a", "path=/a,class=small,keep=yes", "keep"},
+      {"io.warmblock.volume/a", "path=/a,class=small,colour=red", "colour"},
+      {"io.warmblock.volume/a", "path=/a,class=small,rw", "\"rw\""},
+  };
+  for (const auto& c : cases) {
+    auto v = ParseAnnotations({{c.key, c.value}});
+    ASSERT_FALSE(v.ok()) << c.key << "=" << c.value;
+    EXPECT_EQ(v.status().code(), Status::Code::kInvalidArgument);
+    std::string msg = v.status().ToString();
+    EXPECT_NE(msg.find(c.key), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << c.value << " -> " << msg;
+  }
+  auto twice = ParseAnnotations(
+      {{"io.warmblock.volume/a", "path=/d,class=small"}, {"io.warmblock.volume/b", "path=/d,class=small"}});
+  EXPECT_FALSE(twice.ok());
+}
+
+}  // namespace
+}  // namespace warmblock::hook
