@@ -3,56 +3,21 @@
 //
 // Exit codes: 0 ok, 1 daemon or transport error, 2 usage, 3 not found,
 // 4 conflict (exists with another spec, or busy), 5 pool full.
-#include <curl/curl.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "client.h"
 #include "warmblock/base/units.h"
 
 namespace {
 
+using namespace warmblock;
 using json = nlohmann::json;
 
-struct Reply {
-  long status = 0;
-  std::string body;
-  std::string error;  // transport failure
-};
-
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-Reply Call(const std::string& socket, const std::string& method, const std::string& path,
-           const std::string& body = "") {
-  Reply r;
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return Reply{0, "", "curl_easy_init failed"};
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
-  std::string url = "http://warmblockd" + path;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  if (!body.empty()) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) {
-    r.error = std::string(curl_easy_strerror(rc));
-    if (rc == CURLE_COULDNT_CONNECT)
-      r.error = "cannot connect to warmblockd at " + socket + " (is it running? are you root or in group warmblock?)";
-  }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
-  return r;
-}
+using client::Call;
+using client::Reply;
 
 // Prints an error reply and maps it to the documented exit code.
 int Failed(const Reply& r) {
@@ -60,9 +25,7 @@ int Failed(const Reply& r) {
     std::fprintf(stderr, "warmblock: %s\n", r.error.c_str());
     return 1;
   }
-  json j = json::parse(r.body, nullptr, false);
-  std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
-  std::fprintf(stderr, "warmblock: %s (HTTP %ld)\n", msg.c_str(), r.status);
+  std::fprintf(stderr, "warmblock: %s (HTTP %ld)\n", r.Message().c_str(), r.status);
   switch (r.status) {
     case 400:
       return 2;
@@ -156,7 +119,6 @@ int main(int argc, char** argv) {
   auto* daemon_status = daemon->add_subcommand("status", "version, uptime, start-up repairs, ublk reactors");
   CLI11_PARSE(app, argc, argv);
 
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   Reply r;
   if (create->parsed()) {
     json body{{"name", name}};
@@ -188,11 +150,7 @@ int main(int argc, char** argv) {
   }
   if (ls->parsed()) {
     std::string query;
-    for (const auto& kv : labels) {
-      char* esc = curl_easy_escape(nullptr, kv.c_str(), static_cast<int>(kv.size()));
-      query += (query.empty() ? "?" : "&") + std::string("label=") + esc;
-      curl_free(esc);
-    }
+    for (const auto& kv : labels) query += (query.empty() ? "?" : "&") + std::string("label=") + client::Escape(kv);
     r = Call(socket, "GET", "/v1/volumes" + query);
     if (r.status != 200) return Failed(r);
     if (as_json) {
@@ -205,9 +163,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (inspect->parsed() || rm->parsed()) {
-    char* esc = curl_easy_escape(nullptr, name.c_str(), static_cast<int>(name.size()));
-    std::string path = "/v1/volumes/" + std::string(esc);
-    curl_free(esc);
+    std::string path = "/v1/volumes/" + client::Escape(name);
     if (rm->parsed()) {
       r = Call(socket, "DELETE", path);
       if (r.status != 204) return Failed(r);
