@@ -29,13 +29,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using testing::RunCapture;
 
-std::string Missing() {
-  std::string dm = testing::DmThinMissing();
-  if (!dm.empty()) return dm;
-  if (::access("/dev/ublk-control", R_OK | W_OK) != 0) return "no /dev/ublk-control";
-  return "";
-}
-
 class Daemon : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -45,7 +38,7 @@ class Daemon : public ::testing::Test {
 
   // A scratch directory and a configuration file for this test.
   void Prepare() {
-    WB_REQUIRE_KERNEL_FEATURE(Missing());
+    WB_REQUIRE_KERNEL_FEATURE(testing::DmThinOrUblkMissing());
     dir_ = testing::ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);

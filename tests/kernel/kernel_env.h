@@ -31,6 +31,14 @@ inline std::string DmThinMissing() {
   return "";
 }
 
+// Empty if both device-mapper thin and ublk are usable, else why not.
+inline std::string DmThinOrUblkMissing() {
+  std::string dm = DmThinMissing();
+  if (!dm.empty()) return dm;
+  if (::access("/dev/ublk-control", R_OK | W_OK) != 0) return "no /dev/ublk-control";
+  return "";
+}
+
 // Skips (or fails when required) the current test if `missing` is non-empty.
 #define WB_REQUIRE_KERNEL_FEATURE(missing)                                                   \
   do {                                                                                       \

@@ -22,17 +22,10 @@ namespace fs = std::filesystem;
 namespace tp = thinpool;
 constexpr uint64_t kMiB = 1ull << 20;
 
-std::string Missing() {
-  std::string dm = testing::DmThinMissing();
-  if (!dm.empty()) return dm;
-  if (::access("/dev/ublk-control", R_OK | W_OK) != 0) return "no /dev/ublk-control";
-  return "";
-}
-
 class VolumeKernel : public ::testing::Test {
  protected:
   void SetUp() override {
-    WB_REQUIRE_KERNEL_FEATURE(Missing());
+    WB_REQUIRE_KERNEL_FEATURE(testing::DmThinOrUblkMissing());
     dir_ = testing::ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     dm_ = tp::LinuxDeviceMapper();
