@@ -68,7 +68,10 @@ int main(int argc, char** argv) {
   auto dm = thinpool::LinuxDeviceMapper();
   auto block = thinpool::LinuxBlockDevices();
   auto mkfs = MkfsFormatter();
-  Services services{thinpool::Kernel{dm.get(), block.get()}, server->get(), mkfs.get(), nullptr};
+  Services services;
+  services.kernel = thinpool::Kernel{dm.get(), block.get()};
+  services.ublk = server->get();
+  services.formatter = mkfs.get();
   auto start = std::chrono::steady_clock::now();
   auto prov = Provisioner::Start(config, services);
   if (!prov.ok()) {

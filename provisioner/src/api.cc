@@ -52,6 +52,7 @@ json VolumeJson(const Volume& v) {
               {"device", v.device},
               {"labels", v.labels},
               {"ephemeral", v.ephemeral},
+              {"owner_pid", v.owner_pid},
               {"created_ms", v.created_ms},
               {"state", v.state},
               {"source", v.source}};
@@ -67,7 +68,7 @@ Result<CreateRequest> ParseCreate(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("body: must be a JSON object");
-  static const std::set<std::string> kFields = {"name", "class", "size", "fs", "labels", "ephemeral"};
+  static const std::set<std::string> kFields = {"name", "class", "size", "fs", "labels", "ephemeral", "owner_pid"};
   for (auto& [k, v] : j.items())
     if (kFields.count(k) == 0) return Status::InvalidArgument(k + ": unknown field");
   CreateRequest r;
@@ -108,6 +109,12 @@ Result<CreateRequest> ParseCreate(const std::string& body) {
   if (j.contains("ephemeral")) {
     if (!j["ephemeral"].is_boolean()) return Status::InvalidArgument("ephemeral: must be true or false");
     r.ephemeral = j["ephemeral"].get<bool>();
+  }
+  if (j.contains("owner_pid")) {
+    if (!j["owner_pid"].is_number_unsigned() || j["owner_pid"].get<uint64_t>() == 0 ||
+        j["owner_pid"].get<uint64_t>() > INT32_MAX)
+      return Status::InvalidArgument("owner_pid: must be a process id");
+    r.owner_pid = j["owner_pid"].get<int64_t>();
   }
   return r;
 }

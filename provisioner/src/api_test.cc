@@ -145,6 +145,9 @@ TEST_F(ApiTest, BadRequestsAre400NamingTheField) {
       {R"({"name":"a","size":-5})", "size"},
       {R"({"name":"a","class":"small","labels":{"k":1}})", "labels.k"},
       {R"({"name":"a","class":"small","ephemeral":"yes"})", "ephemeral"},
+      {R"({"name":"a","class":"small","ephemeral":true,"owner_pid":0})", "owner_pid"},
+      {R"({"name":"a","class":"small","ephemeral":true,"owner_pid":"1"})", "owner_pid"},
+      {R"({"name":"a","class":"small","ephemeral":true,"owner_pid":99999999999})", "owner_pid"},
       {R"({"name":"../x","class":"small"})", "name"},
   };
   for (const auto& c : cases) {

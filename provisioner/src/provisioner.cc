@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "process.h"
@@ -57,6 +59,21 @@ class Mkfs final : public Formatter {
   }
 };
 
+// Field 22 of /proc/PID/stat, after the command name (which may hold
+// spaces and parentheses, hence the last ')').
+std::optional<uint64_t> ProcStartTime(int64_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return std::nullopt;
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return std::nullopt;
+}
+
 std::string RandomThinName(const char* prefix) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   char buf[24];
@@ -74,7 +91,9 @@ struct ClassState {
 
 class Impl final : public Provisioner {
  public:
-  Impl(Config config, Services services) : cfg_(std::move(config)), svc_(std::move(services)) {}
+  Impl(Config config, Services services) : cfg_(std::move(config)), svc_(std::move(services)) {
+    if (!svc_.process_start) svc_.process_start = ProcStartTime;
+  }
 
   ~Impl() override {
     StopRefill();
@@ -128,6 +147,13 @@ class Impl final : public Provisioner {
       cls = cfg_.FindClass(req.fs, req.size_bytes);
       spec = cls != nullptr ? *cls : VolumeClass{"", req.fs, req.size_bytes, 0};
     }
+    uint64_t owner_start = 0;
+    if (req.owner_pid != 0) {
+      if (!req.ephemeral) return Status::InvalidArgument("owner_pid: only an ephemeral volume has an owner");
+      auto start = req.owner_pid > 0 ? svc_.process_start(req.owner_pid) : std::nullopt;
+      if (!start) return Status::InvalidArgument("owner_pid: no process " + std::to_string(req.owner_pid));
+      owner_start = *start;
+    }
 
     std::unique_lock<std::mutex> lock(mu_);
     auto existing = store_->FindByName(req.name);
@@ -149,7 +175,7 @@ class Impl final : public Provisioner {
         cs.warm.pop_front();
         auto r = store_->Get(row);
         if (!r.ok()) continue;
-        Name(&*r, req);
+        Name(&*r, req, owner_start);
         Status s = store_->Claim(*r);
         if (s.code() == Status::Code::kBusy) continue;  // not warm any more; take the next
         if (!s.ok()) {
@@ -177,7 +203,7 @@ class Impl final : public Provisioner {
         ++donor->hits;
         refill_cv_.notify_one();
         lock.unlock();
-        auto grown = GrowWarm(row, req, spec.size_bytes);
+        auto grown = GrowWarm(row, req, owner_start, spec.size_bytes);
         if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
         Log("growing a warm volume for \"" + req.name + "\" failed (" + grown.status().ToString() +
             "); making it cold");
@@ -190,14 +216,12 @@ class Impl final : public Provisioner {
     // Cold: made for this request, outside the lock. The row inserted now
     // reserves the name.
     VolumeRecord r;
-    r.name = req.name;
+    Name(&r, req, owner_start);
+    r.state = VolumeState::kCreating;
     r.class_name = spec.name;
     r.fs = spec.fs;
     r.size_bytes = spec.size_bytes;
-    r.labels = req.labels;
-    r.ephemeral = req.ephemeral;
     r.thin_name = RandomThinName("v");
-    r.created_ms = NowMs();
     WB_RETURN_IF_ERROR(store_->Insert(&r));
     std::optional<uint32_t> origin;
     if (cls != nullptr) origin = classes_[cls->name].golden;
@@ -208,10 +232,12 @@ class Impl final : public Provisioner {
 
   // Fills in what a request makes of a warm row: its name, labels and
   // lifetime, ready now.
-  static void Name(VolumeRecord* r, const CreateRequest& req) {
+  static void Name(VolumeRecord* r, const CreateRequest& req, uint64_t owner_start) {
     r->name = req.name;
     r->labels = req.labels;
     r->ephemeral = req.ephemeral;
+    r->owner_pid = req.owner_pid;
+    r->owner_start = owner_start;
     r->created_ms = NowMs();
     r->state = VolumeState::kReady;
   }
@@ -219,7 +245,7 @@ class Impl final : public Provisioner {
   // Grows warm row `row` (already out of stock) to `size` and hands it out
   // as req.name. On failure the row is dropped; kIOError means the caller
   // may still make the volume cold.
-  Result<Volume> GrowWarm(int64_t row, const CreateRequest& req, uint64_t size) {
+  Result<Volume> GrowWarm(int64_t row, const CreateRequest& req, uint64_t owner_start, uint64_t size) {
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->Get(row));
     ublk::Device* dev = nullptr;
     {
@@ -232,7 +258,7 @@ class Impl final : public Provisioner {
     if (s.ok()) s = dev->Resize(size);
     if (s.ok()) s = svc_.formatter->Grow(dev->disk_path(), r.fs);
     if (s.ok()) {
-      Name(&r, req);
+      Name(&r, req, owner_start);
       r.class_name.clear();
       r.size_bytes = size;
       std::lock_guard<std::mutex> lock(mu_);
@@ -550,11 +576,41 @@ class Impl final : public Provisioner {
     pool_full_ = full;
   }
 
+  // Deletes the ephemeral volumes whose owner process is gone: a container
+  // that never reached its poststop hook (the runtime killed it after a hook
+  // timeout, or crashed) leaves no volume behind. One still mounted
+  // somewhere stays until it is not.
+  void ReapOrphans() {
+    std::vector<VolumeRecord> orphans;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto rows = store_->List();
+      if (!rows.ok()) return;
+      for (auto& r : *rows)
+        if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0 &&
+            svc_.process_start(r.owner_pid) != std::optional<uint64_t>(r.owner_start))
+          orphans.push_back(std::move(r));
+    }
+    for (const auto& r : orphans) {
+      Status s = Delete(r.name);
+      std::string why =
+          "ephemeral volume \"" + r.name + "\": its owner, pid " + std::to_string(r.owner_pid) + ", is gone";
+      if (s.ok()) {
+        reap_busy_.erase(r.name);
+        Log("released " + why);
+      } else if (s.code() != Status::Code::kNotFound && reap_busy_.insert(r.name).second) {
+        Log("cannot release " + why + ": " + s.ToString() + "; retrying");
+      }
+    }
+  }
+
   // Background: refreshes the pool state on each pool event (low water,
-  // out of space, mode change) and at least four times a second.
+  // out of space, mode change) and at least four times a second; reaps
+  // orphaned ephemeral volumes every second.
   void MonitorLoop() {
     auto last = pool_->EventCounter();
     uint32_t event = last.ok() ? *last : 0;
+    auto next_reap = std::chrono::steady_clock::now();
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -563,6 +619,10 @@ class Impl final : public Provisioner {
       auto next = pool_->WaitEvent(event, 250);
       if (next.ok()) event = *next;
       RefreshPoolState();
+      if (std::chrono::steady_clock::now() >= next_reap) {
+        ReapOrphans();
+        next_reap = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      }
     }
   }
 
@@ -614,6 +674,7 @@ class Impl final : public Provisioner {
     v.device = r.ublk_id >= 0 ? "/dev/ublkb" + std::to_string(r.ublk_id) : "";
     v.labels = r.labels;
     v.ephemeral = r.ephemeral;
+    v.owner_pid = r.owner_pid;
     v.created_ms = r.created_ms;
     v.state = StateName(r.state);
     v.source = source;
@@ -631,6 +692,7 @@ class Impl final : public Provisioner {
   bool stopping_ = false;
   std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
   std::condition_variable refill_cv_, warm_cv_;
+  std::set<std::string> reap_busy_;  // orphans whose release failed, logged once; monitor thread only
   std::vector<std::thread> refillers_;
 
   std::mutex served_mu_;                                     // served_ is touched by refillers outside mu_

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -135,6 +136,12 @@ class ProvisionerTest : public ::testing::Test {
     s.kernel = thinpool::Kernel{&dm_, &block_};
     s.ublk = &ublk_;
     s.formatter = &mkfs_;
+    s.process_start = [this](int64_t pid) -> std::optional<uint64_t> {
+      std::lock_guard<std::mutex> lock(processes_mu_);
+      auto it = processes_.find(pid);
+      if (it == processes_.end()) return std::nullopt;
+      return it->second;
+    };
     auto p = Provisioner::Start(config_, s);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     p_ = std::move(p).value();
@@ -155,6 +162,8 @@ class ProvisionerTest : public ::testing::Test {
   FakeUblk ublk_;
   FakeMkfs mkfs_;
   std::unique_ptr<Provisioner> p_;
+  std::mutex processes_mu_;
+  std::map<int64_t, uint64_t> processes_;  // pid -> start time, the live processes
 };
 
 TEST_F(ProvisionerTest, StartMakesOneGoldenImageAndFillsTheStock) {
@@ -266,6 +275,55 @@ TEST_F(ProvisionerTest, DeleteReturnsTheThinAndRefusesAMountedDisk) {
   EXPECT_EQ(p_->Report()->volumes, 0u);
 }
 
+TEST_F(ProvisionerTest, AnEphemeralVolumeIsReleasedOnceItsOwnerIsGone) {
+  StartOrDie();
+  {
+    std::lock_guard<std::mutex> lock(processes_mu_);
+    processes_ = {{100, 5}, {200, 7}, {300, 9}};
+  }
+  auto owned = [&](const std::string& name, int64_t pid) {
+    CreateRequest r = Req(name);
+    r.ephemeral = true;
+    r.owner_pid = pid;
+    return p_->Create(r);
+  };
+  ASSERT_TRUE(owned("dies", 100).ok());
+  ASSERT_TRUE(owned("reused", 200).ok());
+  ASSERT_TRUE(owned("mounted", 300).ok());
+  auto lives = owned("lives", 300);
+  ASSERT_TRUE(lives.ok());
+  EXPECT_EQ(lives->owner_pid, 300);
+  ASSERT_TRUE(p_->Create(Req("named")).ok());
+  uint32_t mounted = static_cast<uint32_t>(std::stoul(p_->Get("mounted")->device.substr(10)));
+  ublk_.busy_.insert(mounted);
+  {
+    std::lock_guard<std::mutex> lock(processes_mu_);
+    processes_.erase(100);
+    processes_[200] = 8;  // the pid now names another process
+  }
+  std::set<std::string> left;
+  for (int i = 0; i < 100; ++i) {
+    left.clear();
+    auto all = p_->List({});
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    for (const auto& v : *all) left.insert(v.name);
+    if (left.count("dies") == 0 && left.count("reused") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(left, (std::set<std::string>{"lives", "mounted", "named"}));
+  {
+    std::lock_guard<std::mutex> lock(processes_mu_);
+    processes_.erase(300);
+  }
+  for (int i = 0; i < 100 && p_->Get("lives").ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(p_->Get("lives").ok()) << "its owner is gone";
+  EXPECT_TRUE(p_->Get("mounted").ok()) << "still mounted: kept until it is not";
+  ublk_.busy_.clear();
+  for (int i = 0; i < 100 && p_->Get("mounted").ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(p_->Get("mounted").ok()) << "released once unmounted";
+  EXPECT_TRUE(p_->Get("named").ok()) << "a volume without an owner stays";
+}
+
 TEST_F(ProvisionerTest, ListFiltersByLabel) {
   StartOrDie();
   CreateRequest a = Req("a"), b = Req("b");
@@ -375,6 +433,13 @@ TEST_F(ProvisionerTest, BadRequestsNameTheField) {
   size.name = "ok";
   size.size_bytes = 1000;
   cases.push_back({size, "size"});
+  CreateRequest kept = Req("ok");
+  kept.owner_pid = 1;
+  cases.push_back({kept, "owner_pid"});
+  CreateRequest no_owner = Req("ok");
+  no_owner.ephemeral = true;
+  no_owner.owner_pid = 4242;  // no such process (the fake has none)
+  cases.push_back({no_owner, "owner_pid"});
   for (const auto& c : cases) {
     auto v = p_->Create(c.req);
     ASSERT_FALSE(v.ok()) << c.req.name;

@@ -29,6 +29,12 @@ CREATE TABLE volumes (
 CREATE INDEX volumes_state ON volumes(state);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql",
+    // An ephemeral volume's owner: the process whose exit releases it, with
+    // its start time so that a reused pid is not mistaken for it.
+    R"sql(
+ALTER TABLE volumes ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE volumes ADD COLUMN owner_start INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -93,7 +99,8 @@ class Stmt {
 };
 
 constexpr const char* kColumns =
-    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, pool_txid, ublk_id";
+    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, pool_txid, ublk_id, "
+    "owner_pid, owner_start";
 
 Result<VolumeRecord> ReadRow(const Stmt& s) {
   VolumeRecord r;
@@ -113,6 +120,8 @@ Result<VolumeRecord> ReadRow(const Stmt& s) {
   r.created_ms = s.Int(10);
   r.pool_txid = static_cast<uint64_t>(s.Int(11));
   r.ublk_id = s.Int(12);
+  r.owner_pid = s.Int(13);
+  r.owner_start = static_cast<uint64_t>(s.Int(14));
   return r;
 }
 
@@ -173,7 +182,8 @@ int Store::schema_version() const {
 Status Store::Insert(VolumeRecord* r) {
   Stmt s(db_,
          "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, "
-         "pool_txid, ublk_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+         "pool_txid, ublk_id, owner_pid, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+         "?14)");
   s.BindNullIfEmpty(1, r->name)
       .Bind(2, r->class_name)
       .Bind(3, r->fs)
@@ -185,7 +195,9 @@ Status Store::Insert(VolumeRecord* r) {
       .Bind(9, int64_t{r->ephemeral})
       .Bind(10, r->created_ms)
       .Bind(11, static_cast<int64_t>(r->pool_txid))
-      .Bind(12, r->ublk_id);
+      .Bind(12, r->ublk_id)
+      .Bind(13, r->owner_pid)
+      .Bind(14, static_cast<int64_t>(r->owner_start));
   WB_RETURN_IF_ERROR(s.Step("insert volume " + (r->name.empty() ? r->thin_name : r->name)).status());
   r->id = sqlite3_last_insert_rowid(db_);
   return Status::OK();
@@ -198,7 +210,8 @@ namespace {
 Result<bool> WriteRow(sqlite3* db, const VolumeRecord& r, bool only_if_warm) {
   std::string sql =
       "UPDATE volumes SET name=?1, class=?2, fs=?3, size_bytes=?4, thin_name=?5, thin_id=?6, state=?7, labels=?8, "
-      "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12 WHERE id=?13";
+      "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12, owner_pid=?13, "
+      "owner_start=?14 WHERE id=?15";
   if (only_if_warm) sql += " AND state='warm'";
   Stmt s(db, sql.c_str());
   s.BindNullIfEmpty(1, r.name)
@@ -213,7 +226,9 @@ Result<bool> WriteRow(sqlite3* db, const VolumeRecord& r, bool only_if_warm) {
       .Bind(10, r.created_ms)
       .Bind(11, static_cast<int64_t>(r.pool_txid))
       .Bind(12, r.ublk_id)
-      .Bind(13, r.id);
+      .Bind(13, r.owner_pid)
+      .Bind(14, static_cast<int64_t>(r.owner_start))
+      .Bind(15, r.id);
   WB_RETURN_IF_ERROR(s.Step("update volume row " + std::to_string(r.id)).status());
   return sqlite3_changes(db) != 0;
 }

@@ -53,6 +53,8 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
     r.name = "db-data";
     r.labels = {{"app", "pg"}};
     r.ephemeral = true;
+    r.owner_pid = 4321;
+    r.owner_start = 987654;
     r.created_ms = 2000;
     r.state = VolumeState::kReady;
     ASSERT_TRUE((*store)->Claim(r).ok());
@@ -67,6 +69,8 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
   EXPECT_EQ(v->thin_id, 11u);
   EXPECT_EQ(v->labels.at("app"), "pg");
   EXPECT_TRUE(v->ephemeral);
+  EXPECT_EQ(v->owner_pid, 4321);
+  EXPECT_EQ(v->owner_start, 987654u);
   EXPECT_EQ(v->created_ms, 2000);
   EXPECT_EQ(v->pool_txid, 7u);
   EXPECT_EQ(v->ublk_id, 3);
@@ -122,6 +126,33 @@ TEST_F(StoreTest, ANewerSchemaIsRefusedNotOverwritten) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Code::kCorruption);
   EXPECT_NE(store.status().ToString().find("99"), std::string::npos) << store.status().ToString();
+}
+
+TEST_F(StoreTest, ASchemaOneDatabaseIsMigratedWithItsRows) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE volumes (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, class TEXT NOT NULL, "
+        "fs TEXT NOT NULL, size_bytes INTEGER NOT NULL, thin_name TEXT NOT NULL UNIQUE, thin_id INTEGER NOT NULL, "
+        "state TEXT NOT NULL, labels TEXT NOT NULL DEFAULT '{}', ephemeral INTEGER NOT NULL DEFAULT 0, "
+        "created_ms INTEGER NOT NULL, pool_txid INTEGER NOT NULL DEFAULT 0, ublk_id INTEGER NOT NULL DEFAULT -1);"
+        "CREATE INDEX volumes_state ON volumes(state);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, created_ms, ublk_id) "
+        "VALUES ('old', 'small', 'ext4', 1073741824, 'v1', 5, 'ready', 1000, 2);"
+        "PRAGMA user_version=1;";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->schema_version(), Store::kSchemaVersion);
+  auto v = (*store)->FindByName("old");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->thin_id, 5u);
+  EXPECT_EQ(v->ublk_id, 2);
+  EXPECT_EQ(v->owner_pid, 0) << "volumes from before owners have none";
 }
 
 TEST_F(StoreTest, GarbageIsReportedAsCorruption) {

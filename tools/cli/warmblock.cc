@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   std::string name, cls, size, fs;
   std::vector<std::string> labels;
   bool ephemeral = false;
+  int64_t owner_pid = 0;
   auto* create = volume->add_subcommand("create", "create (or get, if it exists with this spec) a volume");
   create->add_option("name", name, "volume name")->required();
   create->add_option("--class", cls, "a configured volume class (see: warmblock pool status)");
@@ -105,6 +106,10 @@ int main(int argc, char** argv) {
   create->add_option("--fs", fs, "filesystem with --size: ext4 (default) or xfs");
   create->add_option("--label", labels, "KEY=VALUE, repeatable");
   create->add_flag("--ephemeral", ephemeral, "delete the volume when its container stops (used by the OCI hook)");
+  create
+      ->add_option("--owner-pid", owner_pid,
+                   "with --ephemeral: warmblockd deletes the volume once this process is gone")
+      ->needs("--ephemeral");
   auto* ls = volume->add_subcommand("ls", "list volumes");
   ls->add_option("--label", labels, "only volumes with KEY=VALUE, repeatable");
   auto* inspect = volume->add_subcommand("inspect", "show one volume");
@@ -126,6 +131,7 @@ int main(int argc, char** argv) {
     if (!size.empty()) body["size"] = size;
     if (!fs.empty()) body["fs"] = fs;
     if (ephemeral) body["ephemeral"] = true;
+    if (owner_pid != 0) body["owner_pid"] = owner_pid;
     json l = json::object();
     for (const auto& kv : labels) {
       size_t eq = kv.find('=');

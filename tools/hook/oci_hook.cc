@@ -149,6 +149,9 @@ int Create(const Container& c, const std::vector<hook::VolumeMount>& mounts, con
     json req{{"name", name},
              {"labels", {{"io.warmblock.container", c.id}, {"io.warmblock.label", m.label}}},
              {"ephemeral", m.ephemeral()}};
+    // The container's init owns an ephemeral volume: should the runtime kill
+    // it (a hook timeout) or die before poststop, warmblockd releases it.
+    if (m.ephemeral()) req["owner_pid"] = c.pid;
     if (!m.class_name.empty()) {
       req["class"] = m.class_name;
     } else {

@@ -4,7 +4,8 @@
 //
 //   GET    /healthz                      200 {"status":"ok"} | 503 while starting
 //   GET    /metrics                      Prometheus text format
-//   POST   /v1/volumes                   {"name", "class" | "size" [, "fs"], "labels", "ephemeral"}
+//   POST   /v1/volumes                   {"name", "class" | "size" [, "fs"], "labels", "ephemeral",
+//                                         "owner_pid" (ephemeral: released when that process is gone)}
 //                                        201 new, 200 existing (same spec), 409 other spec
 //   GET    /v1/volumes[?label=k=v...]    {"volumes": [...]}
 //   GET    /v1/volumes/NAME              the volume | 404

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct Services {
   ublk::Server* ublk = nullptr;  // serves the volumes' disks
   Formatter* formatter = nullptr;
   std::function<void(const std::string&)> log;  // one line per notable event
+  // The start time of process `pid` (any value that changes when the pid is
+  // reused), nullopt once it is gone. Unset: read from /proc, which must
+  // show the container runtime's processes (the host's pid namespace).
+  std::function<std::optional<uint64_t>(int64_t pid)> process_start;
 };
 
 struct Volume {
@@ -52,6 +57,7 @@ struct Volume {
   std::string device;  // "/dev/ublkbN"
   std::map<std::string, std::string> labels;
   bool ephemeral = false;
+  int64_t owner_pid = 0;
   int64_t created_ms = 0;
   std::string state;  // "ready" or "lost"
   // How this request was served: "warm" (from stock), "grown" (a smaller
@@ -70,6 +76,10 @@ struct CreateRequest {
   uint64_t size_bytes = 0;
   std::map<std::string, std::string> labels;
   bool ephemeral = false;
+  // Ephemeral volumes only: the process (a container's init) whose exit
+  // releases the volume even when nobody deletes it, e.g. a runtime that
+  // killed the container after a hook timeout or crashed before poststop.
+  int64_t owner_pid = 0;
 };
 
 struct ClassReport {
