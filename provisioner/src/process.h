@@ -9,8 +9,9 @@
 
 namespace warmblock::provisioner {
 
-// Runs argv[0] (looked up in PATH) to completion; kIOError naming the
-// command line and exit code unless it exits 0.
+// Runs argv[0] (looked up in PATH) to completion, its output captured;
+// kIOError naming the command line, exit code and last line of output
+// unless it exits 0.
 Status RunProgram(std::vector<std::string> argv);
 
 }  // namespace warmblock::provisioner
