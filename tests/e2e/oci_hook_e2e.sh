@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$D/rootfs/bin" "$D/rootfs/proc" "$D/rootfs/dev" "$D/rootfs/sys"
 cp "$(command -v busybox)" "$D/rootfs/bin/busybox"
-for c in sh echo cat ls df test; do ln -s busybox "$D/rootfs/bin/$c"; done
+for c in sh echo cat ls df test touch wc sleep tail hostname; do ln -s busybox "$D/rootfs/bin/$c"; done
 cat >"$D/wb.toml" <<EOT
 state_dir = "$D/state"
 socket = "$SOCK"
@@ -54,21 +54,22 @@ start_daemon() {
 }
 
 # bundle NAME "KEY=VALUE;..." SCRIPT: a bundle whose container runs SCRIPT
-# with those annotations
+# with those annotations and the host's $D/shared at /shared
 bundle() {
 	b=$D/bundles/$1
-	mkdir -p "$b"
+	mkdir -p "$b" "$D/shared"
 	(cd "$b" && crun spec >/dev/null 2>&1)
-	python3 - "$b/config.json" "$HOOK" "$SOCK" "$2" "$3" "$D/rootfs" <<'PY'
+	python3 - "$b/config.json" "$HOOK" "$SOCK" "$2" "$3" "$D/rootfs" "$D/shared" "${HOOK_TIMEOUT:-10}" <<'PY'
 import json, sys
-path, hook, sock, annotations, script, rootfs = sys.argv[1:]
+path, hook, sock, annotations, script, rootfs, shared, timeout = sys.argv[1:]
 c = json.load(open(path))
+c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
 c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c", script]
 c["root"] = {"path": rootfs, "readonly": False}
 # "k=v;k2=v2"
 c["annotations"] = dict(a.split("=", 1) for a in annotations.split(";") if a)
-h = {"path": hook, "args": ["warmblock-oci-hook", "--socket", sock, "--timeout", "10"]}
+h = {"path": hook, "args": ["warmblock-oci-hook", "--socket", sock, "--timeout", timeout]}
 c["hooks"] = {"createRuntime": [dict(h, args=h["args"] + ["create"])],
               "poststop": [dict(h, args=h["args"] + ["poststop"])]}
 json.dump(c, open(path, "w"))
@@ -118,6 +119,55 @@ used2=$(data_used)
 used3=$(data_used)
 [ "$used3" -le $((used1 + 8 * 1048576)) ] && pass "removing it returns the space ($used2 -> $used3)" ||
 	fail "space not returned after rm: $used2 -> $used3"
+
+# 50 containers at once, all running together (each waits at a barrier in
+# /shared until every one has written its mark): each sees only its own
+# mark on its /data, and the disks behind them are 50 distinct ones.
+n=50
+rm -rf "$D/shared"/* "$D/many"
+mkdir -p "$D/many"
+# One bundle, copied with its own hostname, which is the mark.
+b=$(HOOK_TIMEOUT=300 bundle many "io.warmblock.volume/data=path=/data,class=small" \
+	"hostname > /data/mark && touch /shared/\$(hostname) && w=0; while [ \$(ls /shared | wc -l) -lt $n ] && [ \$w -lt 300 ]; do sleep 1; w=\$((w+1)); done; echo mark=\$(cat /data/mark) && df /data | tail -n 1")
+for i in $(seq $n); do
+	mkdir -p "$b-$i"
+	sed "s/\"hostname\": *\"[^\"]*\"/\"hostname\": \"many-$i\"/" "$b/config.json" >"$b-$i/config.json"
+done
+start=$(date +%s)
+runs=""
+for i in $(seq $n); do
+	(cd "$b-$i" && crun run "many-$i" >"$D/many/$i" 2>&1; echo "exit=$?" >>"$D/many/$i") &
+	runs="$runs $!"
+done
+wait $runs # not the daemon, also a background job
+took=$(($(date +%s) - start))
+ok=0
+for i in $(seq $n); do grep -q "^mark=many-$i\$" "$D/many/$i" && grep -q "^exit=0" "$D/many/$i" && ok=$((ok + 1)); done
+distinct=$(cat "$D/many"/* | grep -o '^/dev/ublkb[0-9]*' | sort -u | wc -l)
+[ "$ok" = $n ] && [ "$distinct" = $n ] &&
+	pass "$n containers started together (${took}s), each with its own volume: $distinct distinct disks" ||
+	fail "$n concurrent containers: $ok saw only their own mark, $distinct distinct disks; first: $(cat "$D/many/1")"
+[ "$(volumes)" = 0 ] && pass "their ephemeral volumes are all gone after poststop" || fail "volumes left: $(volumes)"
+
+# A container killed without its runtime running poststop (as after a hook
+# timeout or a runtime crash): warmblockd releases the volume itself once
+# the container's init is gone.
+rm -f "$D/shared"/*
+b=$(bundle reaped "io.warmblock.volume/data=path=/data,class=small" 'touch /shared/up; sleep 600')
+if (cd "$b" && crun run -d reaped) >"$D/out" 2>&1; then
+	for _ in $(seq 100); do [ -e "$D/shared/up" ] && break; sleep 0.1; done
+	[ "$(volumes)" = 1 ] || fail "the detached container has no volume: $(volumes)"
+	pid=$(crun state reaped | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+	kill -9 "$pid"
+	start=$(date +%s)
+	for _ in $(seq 100); do [ "$(volumes)" = 0 ] && break; sleep 0.2; done
+	[ "$(volumes)" = 0 ] && pass "a killed container's volume is released without poststop ($(($(date +%s) - start))s)" ||
+		fail "a killed container's volume was not released: $(volumes) left"
+	grep -q "released ephemeral volume" "$D/wb.log" || fail "no release logged"
+else
+	fail "detached run failed: $(cat "$D/out")"
+fi
+(cd "$b" && crun delete -f reaped >/dev/null 2>&1)
 
 # crun sends hooks' stderr to the file its run.oci.hooks.stderr annotation
 # names (else nowhere); runc puts it in its own error.
