@@ -1,4 +1,4 @@
-// A client of warmblockd's API on its Unix socket (libcurl), shared by the
+// A client of warmblockd's API on its Unix socket, shared by the
 // warmblock CLI and warmblock-oci-hook.
 #pragma once
 
