@@ -1,5 +1,6 @@
 #include "warmblock/provisioner/provisioner.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,9 +161,7 @@ class Impl final : public Provisioner {
     if (existing.ok()) {
       if (existing->fs != spec.fs || existing->size_bytes != spec.size_bytes || existing->ephemeral != req.ephemeral)
         return Status::AlreadyExists("volume \"" + req.name + "\" exists with another size, filesystem or lifetime");
-      if (existing->state == VolumeState::kCreating || existing->state == VolumeState::kDeleting)
-        return Status::Error(Status::Code::kBusy,
-                             "volume \"" + req.name + "\" is being " + StateName(existing->state) + "; retry");
+      WB_RETURN_IF_ERROR(CheckSettled(*existing));
       return ToVolume(*existing, "existing");
     }
     if (existing.status().code() != Status::Code::kNotFound) return existing.status();
@@ -299,16 +298,15 @@ class Impl final : public Provisioner {
   Status Delete(const std::string& name) override {
     std::unique_lock<std::mutex> lock(mu_);
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
-    if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting)
-      return Status::Error(Status::Code::kBusy, "volume \"" + name + "\" is being " + StateName(r.state));
-    auto it = served_.find(r.id);
-    if (it != served_.end()) {
-      // Refuses (kBusy) while mounted: a container's disk never goes away
-      // under it.
-      Status s = it->second->Remove(/*force=*/false);
-      if (!s.ok()) return s.Annotate("delete volume \"" + name + "\"");
-      served_.erase(it);
-    }
+    WB_RETURN_IF_ERROR(CheckSettled(r));
+    // Stopping a disk takes the kernel a while (STOP_DEV waits for its
+    // queues): hand-outs go on meanwhile, and this row is ours alone.
+    stopping_disk_.insert(r.id);
+    lock.unlock();
+    Status s = StopDisk(r.id);
+    lock.lock();
+    stopping_disk_.erase(r.id);
+    if (!s.ok()) return s.Annotate("delete volume \"" + name + "\"");
     r.state = VolumeState::kDeleting;
     WB_RETURN_IF_ERROR(store_->Update(r));
     lock.unlock();
@@ -520,6 +518,30 @@ class Impl final : public Provisioner {
     return Status::OK();
   }
 
+  // kBusy for a row in the middle of a change (call under mu_).
+  Status CheckSettled(const VolumeRecord& r) const {
+    bool deleting = r.state == VolumeState::kDeleting || stopping_disk_.count(r.id) != 0;
+    if (!deleting && r.state != VolumeState::kCreating) return Status::OK();
+    return Status::Error(Status::Code::kBusy,
+                         "volume \"" + r.name + "\" is being " + (deleting ? "deleted" : "created") + "; retry");
+  }
+
+  // Stops the disk of row `row`, if it has one; kBusy (and nothing changes)
+  // while it is mounted or open: a container's disk never goes away under it.
+  Status StopDisk(int64_t row) {
+    ublk::Device* dev = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      auto it = served_.find(row);
+      if (it == served_.end()) return Status::OK();
+      dev = it->second.get();
+    }
+    WB_RETURN_IF_ERROR(dev->Remove(/*force=*/false));
+    std::lock_guard<std::mutex> lock(served_mu_);
+    served_.erase(row);
+    return Status::OK();
+  }
+
   // Removes row r's disk, thin and row, whatever of them exists.
   Status DropThin(const VolumeRecord& r) {
     {
@@ -629,6 +651,11 @@ class Impl final : public Provisioner {
   // Background: keeps each class's stock at its target, `refill_concurrency`
   // volumes at a time, never holding the lock across kernel work.
   void RefillLoop() {
+    // Restocking yields the CPU to hand-outs and to the containers being
+    // started with them (the tools it runs inherit this): a burst of starts
+    // is not slowed down by making its replacements. Sustained load that
+    // starves it empties the stock, and hand-outs go cold.
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
       ClassState* need = nullptr;
@@ -692,6 +719,7 @@ class Impl final : public Provisioner {
   bool stopping_ = false;
   std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
   std::condition_variable refill_cv_, warm_cv_;
+  std::set<int64_t> stopping_disk_;  // rows whose disk Delete is stopping, outside mu_
   std::set<std::string> reap_busy_;  // orphans whose release failed, logged once; monitor thread only
   std::vector<std::thread> refillers_;
 
