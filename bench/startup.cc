@@ -10,7 +10,8 @@
 // said so on its stdout. Writes a JSON summary and, with --cdf, the latency
 // CDFs for bench/startup_cdf.gp.
 //
-// startup_bench [--containers N] [--batch B] [--json FILE] [--cdf FILE]
+// startup_bench [--containers N] [--baseline-containers M] [--batch B] [--json FILE] [--cdf FILE]
+// (M, default N: containers in every mode but warm)
 // Needs root, crun, busybox, device-mapper thin and ublk.
 #include <fcntl.h>
 #include <signal.h>
@@ -75,7 +76,7 @@ int Wait(pid_t pid) {
 
 class Bench {
  public:
-  Bench(int containers, int batch) : n_(containers), batch_(batch) {
+  Bench(int containers, int baseline, int batch) : n_(containers), baseline_(baseline), batch_(batch) {
     fs::path self = fs::read_symlink("/proc/self/exe").parent_path();
     warmblockd_ = (self / "../provisioner/warmblockd").lexically_normal();
     hook_ = (self / "../tools/warmblock-oci-hook").lexically_normal();
@@ -102,7 +103,7 @@ class Bench {
     auto mode = [&](const std::string& name, auto&& setup) {
       setup();
       auto start = Clock::now();
-      std::vector<double> ms = RunMode(name);
+      std::vector<double> ms = RunMode(name, name == "warm" ? n_ : baseline_);
       double total_s = std::chrono::duration<double>(Clock::now() - start).count();
       modes[name] = Summary(ms, total_s);
       all.emplace_back(name, ms);
@@ -110,7 +111,7 @@ class Bench {
     mode("none", [] {});
     json before, warm_pool, cold_pool;
     mode("warm", [&] {
-      StartDaemon("warm", static_cast<unsigned>(n_));
+      StartDaemon("warm", static_cast<unsigned>(n_) + 1);  // and one for the warm-up container
       before = Pool();
     });
     warm_pool = Pool();
@@ -127,6 +128,7 @@ class Bench {
     ::uname(&u);
     out["kernel"] = u.release;
     out["containers"] = n_;
+    out["baseline_containers"] = baseline_;
     out["batch"] = batch_;
     out["volume_size"] = "64M ext4";
     out["modes"] = modes;
@@ -230,18 +232,18 @@ class Bench {
     return rc == 0 ? ms : -1;
   }
 
-  std::vector<double> RunMode(const std::string& mode) {
+  std::vector<double> RunMode(const std::string& mode, int n) {
     // One container first, not counted: the first start in the VM loads
     // modules (ext4, loop) and fills caches that every later one finds.
     std::string warmup = "wbb-" + mode + "-warmup";
     fs::create_directories(dir_ / "bundles" / warmup);
-    std::ofstream(dir_ / "bundles" / warmup / "config.json") << Config(mode, warmup, n_).dump();
+    std::ofstream(dir_ / "bundles" / warmup / "config.json") << Config(mode, warmup, n).dump();
     if (StartOne(warmup, dir_ / "bundles" / warmup) < 0)
       Die(mode + ": the first container failed; see " + (dir_ / "logs" / (warmup + ".err")).string());
-    std::vector<double> ms(static_cast<size_t>(n_), -1);
+    std::vector<double> ms(static_cast<size_t>(n), -1);
     auto said = Clock::now();
-    for (int first = 0; first < n_; first += batch_) {
-      int last = std::min(n_, first + batch_);
+    for (int first = 0; first < n; first += batch_) {
+      int last = std::min(n, first + batch_);
       std::vector<std::pair<std::string, fs::path>> batch;
       for (int i = first; i < last; ++i) {
         std::string id = "wbb-" + mode + "-" + std::to_string(i);
@@ -254,14 +256,14 @@ class Bench {
       for (int i = first; i < last; ++i)
         threads.emplace_back([&, i] { ms[i] = StartOne(batch[i - first].first, batch[i - first].second); });
       for (auto& t : threads) t.join();
-      if (last == n_ || Clock::now() - said > std::chrono::seconds(10)) {
-        std::fprintf(stderr, "  %-10s %d/%d containers started\n", mode.c_str(), last, n_);
+      if (last == n || Clock::now() - said > std::chrono::seconds(10)) {
+        std::fprintf(stderr, "  %-10s %d/%d containers started\n", mode.c_str(), last, n);
         said = Clock::now();
       }
     }
     size_t failed = static_cast<size_t>(std::count_if(ms.begin(), ms.end(), [](double v) { return v < 0; }));
     if (failed != 0)
-      Die(mode + ": " + std::to_string(failed) + " of " + std::to_string(n_) + " containers failed; see " +
+      Die(mode + ": " + std::to_string(failed) + " of " + std::to_string(n) + " containers failed; see " +
           (dir_ / "logs").string() + " (e.g. wbb-" + mode + "-0.err)");
     return ms;
   }
@@ -357,7 +359,7 @@ class Bench {
     }
   }
 
-  int n_, batch_;
+  int n_, baseline_, batch_;  // containers with warm volumes, in every other mode, started at once
   fs::path warmblockd_, hook_, naive_, dir_;
   int log_ = -1;
   json spec_;  // crun's default config, with our root filesystem
@@ -368,7 +370,7 @@ class Bench {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int containers = 100, batch = 10;
+  int containers = 100, baseline = 0, batch = 10;
   std::string json_path, cdf_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -378,6 +380,8 @@ int main(int argc, char** argv) {
     };
     if (a == "--containers") {
       containers = std::stoi(next());
+    } else if (a == "--baseline-containers") {
+      baseline = std::stoi(next());
     } else if (a == "--batch") {
       batch = std::stoi(next());
     } else if (a == "--json") {
@@ -385,14 +389,15 @@ int main(int argc, char** argv) {
     } else if (a == "--cdf") {
       cdf_path = next();
     } else {
-      Die("usage: startup_bench [--containers N] [--batch B] [--json FILE] [--cdf FILE]");
+      Die("usage: startup_bench [--containers N] [--baseline-containers M] [--batch B] [--json FILE] [--cdf FILE]");
     }
   }
+  if (baseline == 0) baseline = containers;
   if (containers < 1 || containers > 2000 || batch < 1 || batch > 500) Die("--containers is 1-2000 and --batch 1-500");
   if (::geteuid() != 0) Die("needs root");
   json out;
   {
-    Bench bench(containers, batch);
+    Bench bench(containers, baseline, batch);
     out = bench.Run(cdf_path);
   }
   std::printf("%s\n", out.dump(2).c_str());
