@@ -295,9 +295,14 @@ class Impl final : public Provisioner {
     return out;
   }
 
-  Status Delete(const std::string& name) override {
+  Status Delete(const std::string& name) override { return DeleteRow(name, std::nullopt); }
+
+  // Deletes volume `name`; with `row`, only if the name still belongs to
+  // that row (not to a volume made under the same name since).
+  Status DeleteRow(const std::string& name, std::optional<int64_t> row) {
     std::unique_lock<std::mutex> lock(mu_);
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
+    if (row && r.id != *row) return Status::NotFound("volume \"" + name + "\" is another volume now");
     WB_RETURN_IF_ERROR(CheckSettled(r));
     // Stopping a disk takes the kernel a while (STOP_DEV waits for its
     // queues): hand-outs go on meanwhile, and this row is ours alone.
@@ -603,18 +608,18 @@ class Impl final : public Provisioner {
   // timeout, or crashed) leaves no volume behind. One still mounted
   // somewhere stays until it is not.
   void ReapOrphans() {
-    std::vector<VolumeRecord> orphans;
+    std::vector<VolumeRecord> owned;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto rows = store_->List();
       if (!rows.ok()) return;
       for (auto& r : *rows)
-        if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0 &&
-            svc_.process_start(r.owner_pid) != std::optional<uint64_t>(r.owner_start))
-          orphans.push_back(std::move(r));
+        if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0) owned.push_back(std::move(r));
     }
-    for (const auto& r : orphans) {
-      Status s = Delete(r.name);
+    // /proc is read outside the lock: hand-outs do not wait for it.
+    for (const auto& r : owned) {
+      if (svc_.process_start(r.owner_pid) == std::optional<uint64_t>(r.owner_start)) continue;
+      Status s = DeleteRow(r.name, r.id);
       std::string why =
           "ephemeral volume \"" + r.name + "\": its owner, pid " + std::to_string(r.owner_pid) + ", is gone";
       if (s.ok()) {
