@@ -67,6 +67,12 @@ pid_t Spawn(const std::vector<std::string>& argv, int out, int log) {
   return pid;
 }
 
+// The contents of `path`, empty if it cannot be read.
+std::string Slurp(const fs::path& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
 int Wait(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -155,6 +161,13 @@ class Bench {
   }
 
  private:
+  // The end of what the tools the bench ran said (the scratch directory
+  // dies with the VM).
+  std::string LogTail() const {
+    std::string log = Slurp(dir_ / "bench.log");
+    return log.size() > 2000 ? log.substr(log.size() - 2000) : log;
+  }
+
   void MakeRootfs() {
     fs::path root = dir_ / "rootfs";
     for (const char* d : {"bin", "proc", "dev", "sys", "data"}) fs::create_directories(root / d);
@@ -166,7 +179,7 @@ class Bench {
     for (const char* c : {"sh", "echo"}) fs::create_symlink("busybox", root / "bin" / c);
     fs::create_directories(dir_ / "template");
     if (Wait(Spawn({"sh", "-c", "cd '" + (dir_ / "template").string() + "' && crun spec"}, -1, log_)) != 0)
-      Die("crun spec failed (see " + (dir_ / "bench.log").string() + ")");
+      Die("crun spec failed: " + LogTail());
     std::ifstream f(dir_ / "template/config.json");
     spec_ = json::parse(f);
     spec_["process"]["terminal"] = false;
@@ -182,6 +195,7 @@ class Bench {
     std::string rootfs_data = (dir_ / "rootfs/data").string();
     std::string naive = naive_.string();
     if (mode == "warm" || mode == "cold") {
+      // crun shows a hook's stderr only where this annotation points.
       c["annotations"] = {{"io.warmblock.volume/data", "path=/data,class=bench"},
                           {"run.oci.hooks.stderr", (dir_ / "logs" / (id + ".hook")).string()}};
       json args = {"warmblock-oci-hook", "--socket", socket_, "--timeout", "120"};
@@ -239,7 +253,8 @@ class Bench {
     fs::create_directories(dir_ / "bundles" / warmup);
     std::ofstream(dir_ / "bundles" / warmup / "config.json") << Config(mode, warmup, n).dump();
     if (StartOne(warmup, dir_ / "bundles" / warmup) < 0)
-      Die(mode + ": the first container failed; see " + (dir_ / "logs" / (warmup + ".err")).string());
+      Die(mode + ": the first container failed: " + Slurp(dir_ / "logs" / (warmup + ".err")) +
+          Slurp(dir_ / "logs" / (warmup + ".hook")));
     std::vector<double> ms(static_cast<size_t>(n), -1);
     auto said = Clock::now();
     for (int first = 0; first < n; first += batch_) {
@@ -261,10 +276,14 @@ class Bench {
         said = Clock::now();
       }
     }
-    size_t failed = static_cast<size_t>(std::count_if(ms.begin(), ms.end(), [](double v) { return v < 0; }));
-    if (failed != 0)
-      Die(mode + ": " + std::to_string(failed) + " of " + std::to_string(n) + " containers failed; see " +
-          (dir_ / "logs").string() + " (e.g. wbb-" + mode + "-0.err)");
+    auto bad = std::find_if(ms.begin(), ms.end(), [](double v) { return v < 0; });
+    if (bad != ms.end()) {
+      // The scratch directory dies with the VM: say here what went wrong.
+      std::string id = "wbb-" + mode + "-" + std::to_string(bad - ms.begin());
+      Die(mode + ": " + std::to_string(std::count_if(bad, ms.end(), [](double v) { return v < 0; })) + " of " +
+          std::to_string(n) + " containers failed; the first, " + id + ": " + Slurp(dir_ / "logs" / (id + ".err")) +
+          Slurp(dir_ / "logs" / (id + ".hook")));
+    }
     return ms;
   }
 
@@ -295,8 +314,7 @@ class Bench {
       }
       if (i % 100 == 99)
         std::fprintf(stderr, "  warmblockd (%s): %u/%u volumes warm\n", name.c_str(), cls.value("warm", 0u), warm);
-      if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_)
-        Die("warmblockd exited; see " + (dir_ / "bench.log").string());
+      if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) Die("warmblockd exited: " + LogTail());
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     Die("the warm stock did not fill in 10 minutes");
@@ -325,8 +343,7 @@ class Bench {
   }
 
   void Sh(const std::string& script) {
-    if (Wait(Spawn({"sh", "-ec", script}, -1, log_)) != 0)
-      Die("failed: " + script + " (see " + (dir_ / "bench.log").string() + ")");
+    if (Wait(Spawn({"sh", "-ec", script}, -1, log_)) != 0) Die("failed: " + script + ": " + LogTail());
   }
 
   // A thin pool made the way the naive hook's users make one: two sparse
