@@ -69,6 +69,8 @@ class Reader {
         WB_RETURN_IF_ERROR(String(v, key, &c->socket));
       } else if (key == "socket_group") {
         WB_RETURN_IF_ERROR(String(v, key, &c->socket_group));
+      } else if (key == "orphan_grace_s") {
+        WB_RETURN_IF_ERROR(Unsigned(v, key, 3600, &c->orphan_grace_s));
       } else if (key == "reactors") {
         WB_RETURN_IF_ERROR(Unsigned(v, key, 256, &c->reactors));
       } else if (key == "pool" && v.is_table()) {

@@ -23,6 +23,7 @@ state_dir = "/srv/wb"
 socket = "/run/wb.sock"
 socket_group = "storage"
 reactors = 4
+orphan_grace_s = 30
 [pool]
 data_size = "10G"
 metadata_size = 67108864
@@ -48,6 +49,7 @@ warm = 2
   EXPECT_EQ(c->pool_metadata_bytes, 64ull << 20);
   EXPECT_EQ(c->pool_block_bytes, 128u << 10);
   EXPECT_EQ(c->refill_concurrency, 3u);
+  EXPECT_EQ(c->orphan_grace_s, 30u);
   ASSERT_EQ(c->classes.size(), 2u);
   EXPECT_EQ(c->classes[0].fs, "ext4") << "fs defaults to ext4";
   EXPECT_EQ(c->classes[0].size_bytes, 512ull << 20);

@@ -603,10 +603,11 @@ class Impl final : public Provisioner {
     pool_full_ = full;
   }
 
-  // Deletes the ephemeral volumes whose owner process is gone: a container
-  // that never reached its poststop hook (the runtime killed it after a hook
-  // timeout, or crashed) leaves no volume behind. One still mounted
-  // somewhere stays until it is not.
+  // Deletes the ephemeral volumes whose owner process has been gone for
+  // orphan_grace_s: a container that never reached its poststop hook (the
+  // runtime killed it after a hook timeout, or crashed) leaves no volume
+  // behind. The grace leaves the normal case, poststop right after the
+  // container's exit, to the hook. One still mounted stays until it is not.
   void ReapOrphans() {
     std::vector<VolumeRecord> owned;
     {
@@ -617,18 +618,24 @@ class Impl final : public Provisioner {
         if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0) owned.push_back(std::move(r));
     }
     // /proc is read outside the lock: hand-outs do not wait for it.
+    auto now = std::chrono::steady_clock::now();
+    std::map<int64_t, std::chrono::steady_clock::time_point> gone;
     for (const auto& r : owned) {
       if (svc_.process_start(r.owner_pid) == std::optional<uint64_t>(r.owner_start)) continue;
+      auto seen = orphan_since_.find(r.id);
+      gone[r.id] = seen != orphan_since_.end() ? seen->second : now;
+      if (now - gone[r.id] < std::chrono::seconds(cfg_.orphan_grace_s)) continue;
       Status s = DeleteRow(r.name, r.id);
       std::string why =
           "ephemeral volume \"" + r.name + "\": its owner, pid " + std::to_string(r.owner_pid) + ", is gone";
       if (s.ok()) {
-        reap_busy_.erase(r.name);
         Log("released " + why);
-      } else if (s.code() != Status::Code::kNotFound && reap_busy_.insert(r.name).second) {
+      } else if (s.code() != Status::Code::kNotFound && reap_busy_.insert(r.id).second) {
         Log("cannot release " + why + ": " + s.ToString() + "; retrying");
       }
     }
+    std::erase_if(reap_busy_, [&](int64_t row) { return gone.count(row) == 0; });
+    orphan_since_ = std::move(gone);
   }
 
   // Background: refreshes the pool state on each pool event (low water,
@@ -725,7 +732,9 @@ class Impl final : public Provisioner {
   std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
   std::condition_variable refill_cv_, warm_cv_;
   std::set<int64_t> stopping_disk_;  // rows whose disk Delete is stopping, outside mu_
-  std::set<std::string> reap_busy_;  // orphans whose release failed, logged once; monitor thread only
+  std::set<int64_t> reap_busy_;      // orphan rows whose release failed, logged once; monitor thread only
+  // Row -> when its owner was first seen gone; monitor thread only.
+  std::map<int64_t, std::chrono::steady_clock::time_point> orphan_since_;
   std::vector<std::thread> refillers_;
 
   std::mutex served_mu_;                                     // served_ is touched by refillers outside mu_

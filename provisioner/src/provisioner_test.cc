@@ -276,6 +276,7 @@ TEST_F(ProvisionerTest, DeleteReturnsTheThinAndRefusesAMountedDisk) {
 }
 
 TEST_F(ProvisionerTest, AnEphemeralVolumeIsReleasedOnceItsOwnerIsGone) {
+  config_.orphan_grace_s = 1;
   StartOrDie();
   {
     std::lock_guard<std::mutex> lock(processes_mu_);
@@ -296,6 +297,7 @@ TEST_F(ProvisionerTest, AnEphemeralVolumeIsReleasedOnceItsOwnerIsGone) {
   ASSERT_TRUE(p_->Create(Req("named")).ok());
   uint32_t mounted = static_cast<uint32_t>(std::stoul(p_->Get("mounted")->device.substr(10)));
   ublk_.busy_.insert(mounted);
+  auto killed = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(processes_mu_);
     processes_.erase(100);
@@ -311,6 +313,8 @@ TEST_F(ProvisionerTest, AnEphemeralVolumeIsReleasedOnceItsOwnerIsGone) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(left, (std::set<std::string>{"lives", "mounted", "named"}));
+  EXPECT_GE(std::chrono::steady_clock::now() - killed, std::chrono::seconds(1))
+      << "released before the grace left to poststop";
   {
     std::lock_guard<std::mutex> lock(processes_mu_);
     processes_.erase(300);

@@ -6,6 +6,9 @@
 //   socket = "/run/warmblock/warmblockd.sock"
 //   socket_group = "warmblock"                # socket is 0660 root:<group>
 //   reactors = 0                              # ublk reactor threads, 0 = cores
+//   orphan_grace_s = 10                       # an ephemeral volume whose owner is gone
+//                                             # is released after this long, if its
+//                                             # poststop hook has not done it
 //
 //   [pool]
 //   data_size = "64G"        # embedded: sparse data file (overcommit allowed)
@@ -44,6 +47,7 @@ struct Config {
   std::string socket = "/run/warmblock/warmblockd.sock";
   std::string socket_group = "warmblock";
   unsigned reactors = 0;
+  unsigned orphan_grace_s = 10;
 
   uint64_t pool_data_bytes = 64ull << 30;
   uint64_t pool_metadata_bytes = 0;
