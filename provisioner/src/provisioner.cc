@@ -308,7 +308,7 @@ class Impl final : public Provisioner {
     // queues): hand-outs go on meanwhile, and this row is ours alone.
     stopping_disk_.insert(r.id);
     lock.unlock();
-    Status s = StopDisk(r.id);
+    Status s = StopDisk(r.id, /*force=*/false);
     lock.lock();
     stopping_disk_.erase(r.id);
     if (!s.ok()) return s.Annotate("delete volume \"" + name + "\"");
@@ -531,9 +531,11 @@ class Impl final : public Provisioner {
                          "volume \"" + r.name + "\" is being " + (deleting ? "deleted" : "created") + "; retry");
   }
 
-  // Stops the disk of row `row`, if it has one; kBusy (and nothing changes)
-  // while it is mounted or open: a container's disk never goes away under it.
-  Status StopDisk(int64_t row) {
+  // Stops the disk of row `row`, if it has one. Without `force`, kBusy (and
+  // nothing changes) while it is mounted or open: a container's disk never
+  // goes away under it. The caller owns the row, so nobody else removes the
+  // disk while this runs outside served_mu_.
+  Status StopDisk(int64_t row, bool force) {
     ublk::Device* dev = nullptr;
     {
       std::lock_guard<std::mutex> lock(served_mu_);
@@ -541,7 +543,8 @@ class Impl final : public Provisioner {
       if (it == served_.end()) return Status::OK();
       dev = it->second.get();
     }
-    WB_RETURN_IF_ERROR(dev->Remove(/*force=*/false));
+    Status s = dev->Remove(force);
+    if (!s.ok() && !force) return s;
     std::lock_guard<std::mutex> lock(served_mu_);
     served_.erase(row);
     return Status::OK();
@@ -549,14 +552,7 @@ class Impl final : public Provisioner {
 
   // Removes row r's disk, thin and row, whatever of them exists.
   Status DropThin(const VolumeRecord& r) {
-    {
-      std::lock_guard<std::mutex> lock(served_mu_);
-      auto it = served_.find(r.id);
-      if (it != served_.end()) {
-        (void)it->second->Remove(/*force=*/true);
-        served_.erase(it);
-      }
-    }
+    (void)StopDisk(r.id, /*force=*/true);
     auto thin = pool_->FindByName(r.thin_name);
     if (thin.ok()) {
       Status s = pool_->Deactivate(thin->id);
