@@ -10,24 +10,11 @@
 
 #include <cerrno>
 
+#include "warmblock/base/fd.h"
 #include "warmblock/thinpool/kernel.h"
 
 namespace warmblock::thinpool {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 class LinuxLoop final : public LoopDevice {
  public:

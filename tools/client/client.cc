@@ -11,6 +11,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "warmblock/base/fd.h"
+
 // HTTP/1.1 over the Unix socket by hand, one request per connection: the
 // hook runs on every container start, and libcurl's load and global init
 // (some thirty shared libraries, TLS set-up) cost more than the whole
@@ -20,20 +22,6 @@ namespace warmblock::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Waits until `fd` is ready for `events` or the deadline passes (false).
 bool WaitFor(int fd, short events, Clock::time_point deadline) {
