@@ -303,19 +303,23 @@ class Impl final : public Provisioner {
     std::unique_lock<std::mutex> lock(mu_);
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
     if (row && r.id != *row) return Status::NotFound("volume \"" + name + "\" is another volume now");
-    WB_RETURN_IF_ERROR(CheckSettled(r));
+    // A row an earlier Delete left deleting (its thin would not go) is
+    // finished by this one.
+    bool resume = r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0;
+    if (!resume) WB_RETURN_IF_ERROR(CheckSettled(r));
     // Stopping a disk takes the kernel a while (STOP_DEV waits for its
     // queues): hand-outs go on meanwhile, and this row is ours alone.
-    stopping_disk_.insert(r.id);
+    deleting_.insert(r.id);
     lock.unlock();
-    Status s = StopDisk(r.id, /*force=*/false);
+    Status s = resume ? Status::OK() : StopDisk(r.id, /*force=*/false);
+    if (s.ok() && !resume) {
+      r.state = VolumeState::kDeleting;
+      s = store_->Update(r);
+    }
+    if (s.ok()) s = DropThin(r);
     lock.lock();
-    stopping_disk_.erase(r.id);
-    if (!s.ok()) return s.Annotate("delete volume \"" + name + "\"");
-    r.state = VolumeState::kDeleting;
-    WB_RETURN_IF_ERROR(store_->Update(r));
-    lock.unlock();
-    return DropThin(r).Annotate("delete volume \"" + name + "\"");
+    deleting_.erase(r.id);
+    return s.Annotate("delete volume \"" + name + "\"");
   }
 
   Result<PoolReport> Report() override {
@@ -525,7 +529,7 @@ class Impl final : public Provisioner {
 
   // kBusy for a row in the middle of a change (call under mu_).
   Status CheckSettled(const VolumeRecord& r) const {
-    bool deleting = r.state == VolumeState::kDeleting || stopping_disk_.count(r.id) != 0;
+    bool deleting = r.state == VolumeState::kDeleting || deleting_.count(r.id) != 0;
     if (!deleting && r.state != VolumeState::kCreating) return Status::OK();
     return Status::Error(Status::Code::kBusy,
                          "volume \"" + r.name + "\" is being " + (deleting ? "deleted" : "created") + "; retry");
@@ -604,15 +608,22 @@ class Impl final : public Provisioner {
   // runtime killed it after a hook timeout, or crashed) leaves no volume
   // behind. The grace leaves the normal case, poststop right after the
   // container's exit, to the hook. One still mounted stays until it is not.
+  // Deletions that failed half-way (the thin would not go) are retried too.
   void ReapOrphans() {
-    std::vector<VolumeRecord> owned;
+    std::vector<VolumeRecord> owned, unfinished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto rows = store_->List();
       if (!rows.ok()) return;
-      for (auto& r : *rows)
-        if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0) owned.push_back(std::move(r));
+      for (auto& r : *rows) {
+        if (r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0)
+          unfinished.push_back(std::move(r));
+        else if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0)
+          owned.push_back(std::move(r));
+      }
     }
+    for (const auto& r : unfinished)
+      if (DeleteRow(r.name, r.id).ok()) Log("finished the deletion of volume \"" + r.name + "\"");
     // /proc is read outside the lock: hand-outs do not wait for it.
     auto now = std::chrono::steady_clock::now();
     std::map<int64_t, std::chrono::steady_clock::time_point> gone;
@@ -727,8 +738,8 @@ class Impl final : public Provisioner {
   bool stopping_ = false;
   std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
   std::condition_variable refill_cv_, warm_cv_;
-  std::set<int64_t> stopping_disk_;  // rows whose disk Delete is stopping, outside mu_
-  std::set<int64_t> reap_busy_;      // orphan rows whose release failed, logged once; monitor thread only
+  std::set<int64_t> deleting_;   // rows a Delete is working on, outside mu_
+  std::set<int64_t> reap_busy_;  // orphan rows whose release failed, logged once; monitor thread only
   // Row -> when its owner was first seen gone; monitor thread only.
   std::map<int64_t, std::chrono::steady_clock::time_point> orphan_since_;
   std::vector<std::thread> refillers_;

@@ -275,6 +275,28 @@ TEST_F(ProvisionerTest, DeleteReturnsTheThinAndRefusesAMountedDisk) {
   EXPECT_EQ(p_->Report()->volumes, 0u);
 }
 
+TEST_F(ProvisionerTest, ADeleteWhoseThinWouldNotGoIsFinishedLater) {
+  StartOrDie();
+  auto v = p_->Create(Req("tmp"));
+  ASSERT_TRUE(v.ok());
+  uint32_t id = static_cast<uint32_t>(std::stoul(v->device.substr(10)));
+  std::string thin;  // the dm device behind the disk, by its /dev/dm-N
+  auto devices = dm_.List();
+  ASSERT_TRUE(devices.ok());
+  for (const auto& name : *devices)
+    if ("/dev/dm-" + std::to_string(dm_.Info(name)->minor) == ublk_.live_.at(id)) thin = name;
+  ASSERT_FALSE(thin.empty());
+  dm_.SetOpenCount(thin, 1);  // held by someone else past the grace
+  Status s = p_->Delete("tmp");
+  EXPECT_EQ(s.code(), Code::kBusy) << s.ToString();
+  EXPECT_NE(s.message().find("open 1 time"), std::string::npos) << s.ToString();
+  EXPECT_EQ(p_->Delete("tmp").code(), Code::kBusy) << "retried, still held";
+  dm_.SetOpenCount(thin, 0);
+  for (int i = 0; i < 100 && dm_.Info(thin).ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(dm_.Info(thin).ok()) << "the daemon finished the deletion by itself";
+  EXPECT_EQ(p_->Delete("tmp").code(), Code::kNotFound);
+}
+
 TEST_F(ProvisionerTest, AnEphemeralVolumeIsReleasedOnceItsOwnerIsGone) {
   config_.orphan_grace_s = 1;
   StartOrDie();

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "catalog.h"
 
@@ -21,6 +23,9 @@ constexpr uint64_t kMinMetadataBytes = 2ull << 20;
 // dm-thin uses at most 255 * 2^14 metadata blocks of 4 KiB (~15.9 GiB).
 constexpr uint64_t kMaxMetadataBytes = 255ull * (1ull << 14) * kMetadataBlock;
 constexpr uint64_t kMaxDataBytes = 1ull << 50;
+// How long a thin that looks open is given to close before Deactivate says
+// it is busy.
+constexpr auto kCloseGrace = std::chrono::seconds(1);
 
 std::string DevString(uint32_t major, uint32_t minor) { return std::to_string(major) + ":" + std::to_string(minor); }
 std::string DevString(dev_t dev) { return DevString(::major(dev), ::minor(dev)); }
@@ -360,11 +365,20 @@ class Pool::Impl {
   Status Deactivate(uint32_t id) {
     WB_ASSIGN_OR_RETURN(Thin t, Get(id));
     const std::string name = DmName(t);
-    auto info = k_.dm->Info(name);
-    if (!info.ok()) return info.status().code() == Status::Code::kNotFound ? Status::OK() : info.status();
-    if (info->open_count > 0)
-      return Status::Error(Status::Code::kBusy, "deactivate thin " + std::to_string(id) + " (" + t.name + "): open " +
-                                                    std::to_string(info->open_count) + " time(s)");
+    // A device its holder has just closed can count as open for a moment
+    // longer (seen in the VM right after a ublk server let go of its thin:
+    // the kernel may drop a file's last reference asynchronously), so an
+    // open count is looked at again for a short while before it is an error.
+    auto deadline = std::chrono::steady_clock::now() + kCloseGrace;
+    for (auto pause = std::chrono::milliseconds(5);; pause = std::min(2 * pause, std::chrono::milliseconds(200))) {
+      auto info = k_.dm->Info(name);
+      if (!info.ok()) return info.status().code() == Status::Code::kNotFound ? Status::OK() : info.status();
+      if (info->open_count == 0) break;
+      if (std::chrono::steady_clock::now() >= deadline)
+        return Status::Error(Status::Code::kBusy, "deactivate thin " + std::to_string(id) + " (" + t.name + "): open " +
+                                                      std::to_string(info->open_count) + " time(s)");
+      std::this_thread::sleep_for(pause);
+    }
     return k_.dm->Remove(name).Annotate("deactivate thin " + std::to_string(id));
   }
 

@@ -270,6 +270,10 @@ TEST_F(PoolTest, ActivateIsIdempotentAndDeactivateRefusesAnOpenDevice) {
   dm_.SetOpenCount("wb-a", 0);
   EXPECT_TRUE(pool->Deactivate(t.id).ok());
   EXPECT_TRUE(pool->Deactivate(t.id).ok()) << "deactivating an inactive thin is a no-op";
+  // A holder's last close that reaches the device a moment late.
+  ASSERT_TRUE(pool->Activate(t.id).ok());
+  dm_.SetOpenBriefly("wb-a", 1, 3);
+  EXPECT_TRUE(pool->Deactivate(t.id).ok());
   EXPECT_EQ(pool->ActiveDevice(t.id).status().code(), Code::kNotFound);
   EXPECT_TRUE(pool->DeleteThin(t.id).ok());
 }

@@ -95,7 +95,10 @@ Result<DmInfo> FakeDeviceMapper::Info(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = devices_.find(name);
   if (it == devices_.end()) return Status::FromErrno(ENXIO, "dm info " + name);
-  return it->second.info;
+  Device& d = it->second;
+  DmInfo info = d.info;
+  if (d.closes_after_infos >= 0 && d.closes_after_infos-- == 0) info.open_count = d.info.open_count = 0;
+  return info;
 }
 
 Result<std::vector<DmTarget>> FakeDeviceMapper::Table(const std::string& name, bool table) {
@@ -174,6 +177,12 @@ void FakeDeviceMapper::Reboot() {
 void FakeDeviceMapper::SetOpenCount(const std::string& name, int n) {
   std::lock_guard<std::mutex> lock(mu_);
   devices_.at(name).info.open_count = n;
+}
+
+void FakeDeviceMapper::SetOpenBriefly(const std::string& name, int n, int infos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  devices_.at(name).info.open_count = n;
+  devices_.at(name).closes_after_infos = infos;
 }
 
 void FakeDeviceMapper::BumpEvent(const std::string& name) {

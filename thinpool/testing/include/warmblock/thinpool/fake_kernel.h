@@ -19,6 +19,7 @@ class FakeDeviceMapper final : public DeviceMapper {
   struct Device {
     std::vector<DmTarget> table;
     DmInfo info;
+    int closes_after_infos = -1;  // see SetOpenBriefly
   };
   struct PoolState {
     uint64_t transaction_id = 0;
@@ -47,6 +48,9 @@ class FakeDeviceMapper final : public DeviceMapper {
   // metadata device "major:minor") survives.
   void Reboot();
   void SetOpenCount(const std::string& name, int n);
+  // Open `n` times for the next `infos` Info calls, then closed: a last
+  // reference the kernel drops a moment after its holder closed it.
+  void SetOpenBriefly(const std::string& name, int n, int infos);
   void BumpEvent(const std::string& name);
   // Pool metadata by metadata device; tests may inspect or edit it.
   std::map<std::string, PoolState> metadata;
