@@ -41,8 +41,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kVolumeBytes = 64ull << 20;
-
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "startup_bench: %s\n", why.c_str());
   std::exit(1);
@@ -72,6 +70,16 @@ std::string Slurp(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
+// "64M", "1G": the sizes --volume-size takes (MiB or GiB); 0 if malformed.
+uint64_t Bytes(const std::string& size) {
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(size.c_str(), &end, 10);
+  if (end == size.c_str() || n == 0) return 0;
+  if (std::string(end) == "M") return n << 20;
+  if (std::string(end) == "G") return n << 30;
+  return 0;
+}
+
 int Wait(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -81,7 +89,8 @@ int Wait(pid_t pid) {
 
 class Bench {
  public:
-  Bench(int containers, int baseline, int batch) : n_(containers), baseline_(baseline), batch_(batch) {
+  Bench(int containers, int baseline, int batch, std::string size)
+      : n_(containers), baseline_(baseline), batch_(batch), size_(std::move(size)), bytes_(Bytes(size_)) {
     fs::path self = fs::read_symlink("/proc/self/exe").parent_path();
     warmblockd_ = (self / "../provisioner/warmblockd").lexically_normal();
     hook_ = (self / "../tools/warmblock-oci-hook").lexically_normal();
@@ -145,7 +154,7 @@ class Bench {
     out["containers"] = n_;
     out["baseline_containers"] = baseline_;
     out["batch"] = batch_;
-    out["volume_size"] = "64M ext4";
+    out["volume_size"] = size_ + " ext4";
     out["modes"] = modes;
     out["hook_start"] = hook;
     json warm = Class(warm_pool), cold = Class(cold_pool);
@@ -204,10 +213,10 @@ class Bench {
     c["hostname"] = id;
     std::string rootfs_data = (dir_ / "rootfs/data").string();
     std::string naive = naive_.string();
+    // crun shows a hook's stderr only where this annotation points.
+    c["annotations"] = {{"run.oci.hooks.stderr", (dir_ / "logs" / (id + ".hook")).string()}};
     if (mode == "warm" || mode == "cold") {
-      // crun shows a hook's stderr only where this annotation points.
-      c["annotations"] = {{"io.warmblock.volume/data", "path=/data,class=bench"},
-                          {"run.oci.hooks.stderr", (dir_ / "logs" / (id + ".hook")).string()}};
+      c["annotations"]["io.warmblock.volume/data"] = "path=/data,class=bench";
       json args = {"warmblock-oci-hook", "--socket", socket_, "--timeout", "120"};
       json create = args, poststop = args;
       create.push_back("create");
@@ -219,15 +228,14 @@ class Bench {
       c["hooks"] = {
           {"createRuntime",
            {{{"path", naive},
-             {"args",
-              {"naive_hook.sh", "dm-create", naive_pool_, thin, std::to_string(kVolumeBytes / 512), rootfs_data}}}}},
+             {"args", {"naive_hook.sh", "dm-create", naive_pool_, thin, std::to_string(bytes_ / 512), rootfs_data}}}}},
           {"poststop", {{{"path", naive}, {"args", {"naive_hook.sh", "dm-poststop", naive_pool_, thin}}}}}};
     } else if (mode == "naive_loop") {
       std::string image = (dir_ / ("loop-" + std::to_string(i) + ".img")).string();
-      c["hooks"] = {{"createRuntime",
-                     {{{"path", naive},
-                       {"args", {"naive_hook.sh", "loop-create", image, std::to_string(kVolumeBytes), rootfs_data}}}}},
-                    {"poststop", {{{"path", naive}, {"args", {"naive_hook.sh", "loop-poststop", image}}}}}};
+      c["hooks"] = {
+          {"createRuntime",
+           {{{"path", naive}, {"args", {"naive_hook.sh", "loop-create", image, std::to_string(bytes_), rootfs_data}}}}},
+          {"poststop", {{{"path", naive}, {"args", {"naive_hook.sh", "loop-poststop", image}}}}}};
     }
     return c;
   }
@@ -333,7 +341,7 @@ class Bench {
     config_ = (d / "wb.toml").string();
     std::ofstream(config_) << "state_dir = \"" << (d / "state").string() << "\"\n"
                            << "socket = \"" << socket_ << "\"\nreactors = 2\n[pool]\ndata_size = \"8G\"\n"
-                           << "[[class]]\nname = \"bench\"\nsize = \"64M\"\nwarm = " << warm << "\n";
+                           << "[[class]]\nname = \"bench\"\nsize = \"" << size_ << "\"\nwarm = " << warm << "\n";
     daemon_ = Spawn({warmblockd_.string(), "--config", config_}, -1, log_);
     for (int i = 0; i < 6000; ++i) {
       json cls = Class(Pool());
@@ -369,6 +377,9 @@ class Bench {
     Wait(daemon_);
     daemon_ = 0;
     Wait(Spawn({warmblockd_.string(), "--config", config_, "--teardown"}, -1, log_));
+    // The pool's files are in the VM's memory: give it back to later modes.
+    std::error_code ec;
+    fs::remove_all(fs::path(config_).parent_path(), ec);
   }
 
   void Sh(const std::string& script) {
@@ -377,14 +388,16 @@ class Bench {
 
   // A thin pool made the way the naive hook's users make one: two sparse
   // files on loop devices, with the same block size and features as
-  // warmblock's.
+  // warmblock's. Its data device is kept small (2 GiB): the pool hands out
+  // freed blocks again only once it has gone round all of them, and the
+  // files are in the VM's memory (each mkfs writes a 32 MiB journal).
   void SetUpNaivePool() {
     naive_pool_ = "wbb-naive-pool-" + std::to_string(::getpid());
     std::string d = dir_.string();
-    Sh("truncate -s 256M '" + d + "/naive-meta' && truncate -s 8G '" + d + "/naive-data' && " +
+    Sh("truncate -s 256M '" + d + "/naive-meta' && truncate -s 2G '" + d + "/naive-data' && " +
        "m=$(losetup -f --show '" + d + "/naive-meta') && dd=$(losetup -f --show '" + d + "/naive-data') && " +
        "dd if=/dev/zero of=$m bs=4096 count=1 2>/dev/null && " + "dmsetup create --noudevsync " + naive_pool_ +
-       " --table \"0 $((8 << 21)) thin-pool $m $dd 128 6554 1 " + "error_if_no_space\"");
+       " --table \"0 $((2 << 21)) thin-pool $m $dd 128 6554 1 " + "error_if_no_space\"");
   }
 
   void TearDownNaivePool() {
@@ -406,6 +419,8 @@ class Bench {
   }
 
   int n_, baseline_, batch_;  // containers with warm volumes, in every other mode, started at once
+  std::string size_;          // of each volume, as the config says it ("1G")
+  uint64_t bytes_;
   fs::path warmblockd_, hook_, naive_, dir_;
   int log_ = -1;
   json spec_;  // crun's default config, with our root filesystem
@@ -417,7 +432,7 @@ class Bench {
 
 int main(int argc, char** argv) {
   int containers = 100, baseline = 0, batch = 10;
-  std::string json_path, cdf_path;
+  std::string json_path, cdf_path, size = "1G";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -430,20 +445,25 @@ int main(int argc, char** argv) {
       baseline = std::stoi(next());
     } else if (a == "--batch") {
       batch = std::stoi(next());
+    } else if (a == "--volume-size") {
+      size = next();
     } else if (a == "--json") {
       json_path = next();
     } else if (a == "--cdf") {
       cdf_path = next();
     } else {
-      Die("usage: startup_bench [--containers N] [--baseline-containers M] [--batch B] [--json FILE] [--cdf FILE]");
+      Die("usage: startup_bench [--containers N] [--baseline-containers M] [--batch B] [--volume-size 1G] [--json "
+          "FILE] "
+          "[--cdf FILE]");
     }
   }
   if (baseline == 0) baseline = containers;
   if (containers < 1 || containers > 2000 || batch < 1 || batch > 500) Die("--containers is 1-2000 and --batch 1-500");
+  if (Bytes(size) < (16ull << 20) || Bytes(size) > (64ull << 30)) Die("--volume-size is 16M-64G, e.g. 1G or 64M");
   if (::geteuid() != 0) Die("needs root");
   json out;
   {
-    Bench bench(containers, baseline, batch);
+    Bench bench(containers, baseline, batch, size);
     out = bench.Run(cdf_path);
   }
   std::printf("%s\n", out.dump(2).c_str());
