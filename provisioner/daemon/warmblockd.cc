@@ -1,6 +1,7 @@
 // warmblockd: hands containers ready, formatted block volumes from a
 // pre-warmed thin pool, over an HTTP/JSON API on a Unix socket.
 #include <signal.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -36,6 +37,19 @@ int Fail(const Status& s) {
   Log("fatal: " + s.ToString());
   sd_notifyf(0, "STATUS=failed: %s\nERRNO=%d", s.ToString().c_str(), s.sys_errno() != 0 ? s.sys_errno() : 5);
   return 1;
+}
+
+// Every served disk holds file descriptors (its ublk char device, its dm
+// device), so the common soft limit of 1024 stops a daemon started by hand
+// at a few hundred disks. The hard limit is what the administrator allows
+// (systemd's unit sets it): take all of it.
+void RaiseFdLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  rlim_t old = r.rlim_cur;
+  r.rlim_cur = r.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &r) == 0)
+    Log("open file limit raised from " + std::to_string(old) + " to " + std::to_string(r.rlim_cur));
 }
 
 int64_t NowMs() {
@@ -101,6 +115,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  RaiseFdLimit();
   sd_notify(0, "STATUS=starting: ublk and the API socket");
   ublk::ServerOptions uo;
   uo.reactors = config.reactors;
