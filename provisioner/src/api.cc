@@ -20,7 +20,12 @@ int64_t NowMs() {
       .count();
 }
 
-HttpResponse Json(int status, const json& body) { return HttpResponse{status, body.dump(2) + "\n"}; }
+// Bytes that are not UTF-8 (a path or query sent as "%FF") become U+FFFD
+// where messages echo them: dump() would otherwise throw, and the exception
+// would end the daemon inside libmicrohttpd's callback.
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{status, body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
+}
 
 HttpResponse Error(int status, const std::string& kind, const std::string& message) {
   return Json(status, json{{"error", message}, {"code", kind}});

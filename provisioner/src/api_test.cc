@@ -173,6 +173,11 @@ TEST_F(ApiTest, StatusCodesForConflictsFullPoolsAndWrongPaths) {
   EXPECT_EQ(Call("GET", "/v2/volumes").status, 404);
   EXPECT_EQ(Call("GET", "/v1/volumes/a/b").status, 404);
   EXPECT_EQ(Call("POST", "/v1/pool").status, 405);
+  // Found by fuzzing (tests/fuzz): bytes that are not UTF-8, echoed in the
+  // message, made the JSON library throw and ended the daemon.
+  auto bad = Call("GET", "/v1/volumes/\xff\xfe");
+  EXPECT_EQ(bad.status, 404);
+  EXPECT_TRUE(json::accept(bad.body)) << bad.body;
 }
 
 TEST_F(ApiTest, PoolDaemonAndMetrics) {

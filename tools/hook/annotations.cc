@@ -17,8 +17,9 @@ bool ValidLabel(const std::string& l) {
 }
 
 // A container path the hook may mount over: absolute, normalised, and not
-// one the runtime or the kernel owns.
-bool SafePath(const std::string& p, std::string* why) {
+// one the runtime or the kernel owns. `dir` gets the directory it names
+// ("//a/./b/" is "/a/b"), which tells two spellings of one place apart.
+bool SafePath(const std::string& p, std::string* dir, std::string* why) {
   if (p.empty() || p[0] != '/') {
     *why = "must be an absolute path";
     return false;
@@ -45,6 +46,8 @@ bool SafePath(const std::string& p, std::string* why) {
     *why = "may not be /, /proc, /sys, /dev or below them";
     return false;
   }
+  dir->clear();
+  for (const auto& part : parts) *dir += "/" + part;
   return true;
 }
 
@@ -60,14 +63,19 @@ std::string VolumeMount::VolumeName(const std::string& container_id) const {
 Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, std::string>& annotations) {
   std::vector<VolumeMount> out;
   const std::string prefix = kAnnotationPrefix;
-  std::set<std::string> paths;
-  for (const auto& [key, value] : annotations) {
+  std::set<std::string> dirs;  // normalised: "/d" and "//d/" are one directory
+  // Named references, not a structured binding: clang 14 (the fuzz build,
+  // tests/fuzz) cannot capture a binding in the lambda below.
+  for (const auto& annotation : annotations) {
+    const std::string& key = annotation.first;
+    const std::string& value = annotation.second;
     if (key.compare(0, prefix.size(), prefix) != 0) continue;
     VolumeMount m;
     m.label = key.substr(prefix.size());
     auto bad = [&](const std::string& why) { return Status::InvalidArgument("annotation " + key + ": " + why); };
     if (!ValidLabel(m.label)) return bad("the part after the / must be 1-32 of a-z, 0-9 and '-'");
     bool has_fs = false;
+    std::string dir;
     size_t start = 0;
     while (start <= value.size()) {
       size_t end = value.find(',', start);
@@ -92,7 +100,7 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
       }
       if (k == "path") {
         std::string why;
-        if (!SafePath(v, &why)) return bad("path \"" + v + "\" " + why);
+        if (!SafePath(v, &dir, &why)) return bad("path \"" + v + "\" " + why);
         m.path = v;
       } else if (k == "class") {
         m.class_name = v;
@@ -116,7 +124,7 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
     if (m.path.empty()) return bad("path=... is required");
     if (m.class_name.empty() == (m.size_bytes == 0)) return bad("give either class=NAME or size=SIZE");
     if (has_fs && !m.class_name.empty()) return bad("fs comes with the class; give it only with size");
-    if (!paths.insert(m.path).second) return bad("path " + m.path + " is used by another volume of this container");
+    if (!dirs.insert(dir).second) return bad("path " + m.path + " is used by another volume of this container");
     out.push_back(m);
   }
   return out;

@@ -69,6 +69,15 @@ TEST(Annotations, BadOnesNameTheAnnotationAndTheProblem) {
   auto twice = ParseAnnotations(
       {{"io.warmblock.volume/a", "path=/d,class=small"}, {"io.warmblock.volume/b", "path=/d,class=small"}});
   EXPECT_FALSE(twice.ok());
+  // Found by fuzzing (tests/fuzz): one directory spelt two ways.
+  auto spelt = ParseAnnotations(
+      {{"io.warmblock.volume/a", "path=/d,class=small"}, {"io.warmblock.volume/b", "path=//d/./,class=small"}});
+  ASSERT_FALSE(spelt.ok());
+  EXPECT_NE(spelt.status().message().find("used by another volume"), std::string::npos) << spelt.status().ToString();
+  EXPECT_TRUE(ParseAnnotations({{"io.warmblock.volume/a", "path=/d,class=small"},
+                                {"io.warmblock.volume/b", "path=/d/e,class=small"}})
+                  .ok())
+      << "a volume inside another's directory is allowed";
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ WB_PACKAGES=(
   libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libmicrohttpd-dev libsystemd-dev libcli11-dev
   curl systemd crun runc gnuplot-nox
   e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3 clang-format
+  clang libclang-rt-14-dev
 )
 
 # Installs whichever of WB_PACKAGES are missing (apt-get shows progress).
