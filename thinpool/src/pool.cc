@@ -20,6 +20,7 @@ namespace {
 constexpr uint64_t kSector = 512;
 constexpr uint64_t kMetadataBlock = 4096;
 constexpr uint64_t kMinMetadataBytes = 2ull << 20;
+constexpr uint64_t kDefaultMinMetadataBytes = 256ull << 20;
 // dm-thin uses at most 255 * 2^14 metadata blocks of 4 KiB (~15.9 GiB).
 constexpr uint64_t kMaxMetadataBytes = 255ull * (1ull << 14) * kMetadataBlock;
 constexpr uint64_t kMaxDataBytes = 1ull << 50;
@@ -34,8 +35,13 @@ std::string DataFile(const std::string& dir) { return dir + "/data.img"; }
 std::string MetadataFile(const std::string& dir) { return dir + "/metadata.img"; }
 
 uint64_t DefaultMetadataBytes(uint64_t data_bytes, uint32_t block_sectors) {
+  // 48 bytes per data block is the kernel's rule for one thin mapping the
+  // whole pool; every snapshot adds its own mapping tree nodes as it is
+  // written (a warm volume's tune2fs alone does), so an 8 GiB pool's 6 MiB
+  // ran out at 452 warm volumes. The embedded file is sparse: a generous
+  // floor costs nothing until it is used.
   uint64_t bytes = 48 * (data_bytes / (block_sectors * kSector));
-  bytes = std::clamp(bytes, kMinMetadataBytes, kMaxMetadataBytes);
+  bytes = std::clamp(bytes, kDefaultMinMetadataBytes, kMaxMetadataBytes);
   return (bytes + kMetadataBlock - 1) / kMetadataBlock * kMetadataBlock;
 }
 

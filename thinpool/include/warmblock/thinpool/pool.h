@@ -41,7 +41,7 @@ struct PoolOptions {
   // state_dir, bound to loop devices with direct I/O. Overcommit is allowed:
   // the file is sparse and thin volumes may add up to more than this.
   uint64_t data_bytes = 0;
-  // 0 = derived: 48 * data_bytes / block size, clamped to [2 MiB, ~16 GiB].
+  // 0 = derived: 48 * data_bytes / block size, clamped to [256 MiB, ~16 GiB].
   uint64_t metadata_bytes = 0;
 
   // Device mode: two block devices (e.g. LVM volumes) the user names. Both
