@@ -1,5 +1,6 @@
 // LoopDevices over /dev/loop-control and LOOP_CONFIGURE (Linux >= 5.8): one
-// ioctl binds the file, sets direct I/O and autoclear.
+// ioctl binds the file, sets direct I/O and autoclear; LOOP_SET_CAPACITY
+// follows a grown backing file.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <string>
 
 #include "warmblock/base/fd.h"
 #include "warmblock/thinpool/kernel.h"
@@ -81,6 +84,29 @@ class LinuxBlock final : public BlockDevices {
     info.devno = st.st_rdev;
     if (::ioctl(fd.get(), BLKGETSIZE64, &info.size_bytes) < 0) return Status::FromErrno(errno, "BLKGETSIZE64 " + path);
     return info;
+  }
+
+  Status RefreshLoop(dev_t loop) override {
+    // The pool table holds the loop device, not us: find its node through
+    // sysfs (no udev, so no /dev/block links), and make sure it is the same
+    // device before resizing it.
+    const std::string dev = std::to_string(::major(loop)) + ":" + std::to_string(::minor(loop));
+    const std::string uevent = "/sys/dev/block/" + dev + "/uevent";
+    std::ifstream in(uevent);
+    if (!in) return Status::FromErrno(errno ? errno : ENOENT, "read " + uevent);
+    std::string name;
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("DEVNAME=", 0) == 0) name = line.substr(8);
+    if (name.rfind("loop", 0) != 0) return Status::InvalidArgument("block device " + dev + " is not a loop device");
+    const std::string path = "/dev/" + name;
+    Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return Status::FromErrno(errno, "stat " + path);
+    if (!S_ISBLK(st.st_mode) || st.st_rdev != loop)
+      return Status::InvalidArgument(path + " is not block device " + dev);
+    if (::ioctl(fd.get(), LOOP_SET_CAPACITY, 0) < 0) return Status::FromErrno(errno, "loop set capacity " + path);
+    return Status::OK();
   }
 };
 

@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "catalog.h"
+#include "warmblock/base/fd.h"
 
 namespace warmblock::thinpool {
 namespace {
@@ -21,8 +23,6 @@ constexpr uint64_t kSector = 512;
 constexpr uint64_t kMetadataBlock = 4096;
 constexpr uint64_t kMinMetadataBytes = 2ull << 20;
 constexpr uint64_t kDefaultMinMetadataBytes = 256ull << 20;
-// dm-thin uses at most 255 * 2^14 metadata blocks of 4 KiB (~15.9 GiB).
-constexpr uint64_t kMaxMetadataBytes = 255ull * (1ull << 14) * kMetadataBlock;
 constexpr uint64_t kMaxDataBytes = 1ull << 50;
 // How long a thin that looks open is given to close before Deactivate says
 // it is busy.
@@ -33,17 +33,6 @@ std::string DevString(dev_t dev) { return DevString(::major(dev), ::minor(dev));
 
 std::string DataFile(const std::string& dir) { return dir + "/data.img"; }
 std::string MetadataFile(const std::string& dir) { return dir + "/metadata.img"; }
-
-uint64_t DefaultMetadataBytes(uint64_t data_bytes, uint32_t block_sectors) {
-  // 48 bytes per data block is the kernel's rule for one thin mapping the
-  // whole pool; every snapshot adds its own mapping tree nodes as it is
-  // written (a warm volume's tune2fs alone does), so an 8 GiB pool's 6 MiB
-  // ran out at 452 warm volumes. The embedded file is sparse: a generous
-  // floor costs nothing until it is used.
-  uint64_t bytes = 48 * (data_bytes / (block_sectors * kSector));
-  bytes = std::clamp(bytes, kDefaultMinMetadataBytes, kMaxMetadataBytes);
-  return (bytes + kMetadataBlock - 1) / kMetadataBlock * kMetadataBlock;
-}
 
 Status CheckSize(const char* what, uint64_t bytes) {
   if (bytes == 0) return Status::InvalidArgument(std::string(what) + " must be greater than 0");
@@ -78,7 +67,55 @@ Status ZeroSuperblock(const std::string& path) {
   return Status::OK();
 }
 
+// Makes the file at `path` at least `bytes` long (sparse; never shrinks it)
+// and durable at that size before anyone records it.
+Status ExtendFile(const std::string& path, uint64_t bytes) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return Status::FromErrno(errno, "stat " + path);
+  if (static_cast<uint64_t>(st.st_size) >= bytes) return Status::OK();
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) < 0 || ::fsync(fd.get()) < 0)
+    return Status::FromErrno(errno, "extend " + path + " to " + std::to_string(bytes) + " bytes");
+  return Status::OK();
+}
+
+std::vector<std::string> Words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(' ', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+// "major:minor" as the kernel prints it in a table.
+std::optional<dev_t> ParseDev(const std::string& s) {
+  unsigned maj = 0, min = 0;
+  char extra = 0;
+  if (std::sscanf(s.c_str(), "%u:%u%c", &maj, &min, &extra) != 2) return std::nullopt;
+  return ::makedev(maj, min);
+}
+
 }  // namespace
+
+uint64_t DefaultMetadataBytes(uint64_t data_bytes, uint32_t block_sectors) {
+  // 48 bytes per data block is the kernel's rule for one thin mapping the
+  // whole pool; every snapshot adds its own mapping tree nodes as it is
+  // written (a warm volume's tune2fs alone does), so an 8 GiB pool's 6 MiB
+  // ran out at 452 warm volumes. The embedded file is sparse: a generous
+  // floor costs nothing until it is used.
+  uint64_t bytes = 48 * (data_bytes / (block_sectors * kSector));
+  bytes = std::clamp(bytes, kDefaultMinMetadataBytes, kMaxMetadataBytes);
+  return (bytes + kMetadataBlock - 1) / kMetadataBlock * kMetadataBlock;
+}
+
+uint64_t LowWaterBlocks(const PoolOptions& o, uint64_t data_blocks) {
+  return o.low_water_blocks != 0 ? o.low_water_blocks : std::max<uint64_t>(1, data_blocks / 20);
+}
 
 Status ValidateName(const std::string& what, const std::string& name) {
   if (name.empty()) return Status::InvalidArgument(what + " name is empty");
@@ -124,6 +161,10 @@ class Pool::Impl {
     std::string meta_dev, data_dev;
     uint64_t data_bytes = o.data_bytes;
     if (cat_.embedded) {
+      // A grow whose file extension a crash lost is finished here: the
+      // catalogue's sizes are the ones the pool's metadata may know.
+      WB_RETURN_IF_ERROR(ExtendFile(MetadataFile(dir_), o.metadata_bytes).Annotate("load pool " + o.name));
+      WB_RETURN_IF_ERROR(ExtendFile(DataFile(dir_), o.data_bytes).Annotate("load pool " + o.name));
       for (const std::string& file : {MetadataFile(dir_), DataFile(dir_)}) {
         WB_ASSIGN_OR_RETURN(auto loop, k_.block->Attach(file));
         loops.push_back(std::move(loop));
@@ -137,18 +178,103 @@ class Pool::Impl {
       data_dev = DevString(data.devno);
       data_bytes = data.size_bytes;
     }
+    WB_ASSIGN_OR_RETURN(DmTarget table, PoolTable(meta_dev, data_dev, data_bytes));
+    WB_RETURN_IF_ERROR(k_.dm->Create(o.name, {table}).Annotate("load pool " + o.name));
+    return RefreshPoolDevice();
+  }
+
+  // The pool's table line for the catalogue's options over `data_bytes` of
+  // data (rounded down to whole blocks).
+  Result<DmTarget> PoolTable(const std::string& meta_dev, const std::string& data_dev, uint64_t data_bytes) const {
+    const PoolOptions& o = cat_.options;
     uint64_t data_sectors = data_bytes / kSector / o.block_sectors * o.block_sectors;
     if (data_sectors == 0) return Status::InvalidArgument("pool " + o.name + ": data device is smaller than one block");
     uint64_t blocks = data_sectors / o.block_sectors;
-    uint64_t low_water = o.low_water_blocks != 0 ? o.low_water_blocks : std::max<uint64_t>(1, blocks / 20);
+    uint64_t low_water = LowWaterBlocks(o, blocks);
     std::vector<std::string> features;
     if (o.skip_block_zeroing) features.push_back("skip_block_zeroing");
     if (o.error_if_no_space) features.push_back("error_if_no_space");
     std::string params = meta_dev + " " + data_dev + " " + std::to_string(o.block_sectors) + " " +
                          std::to_string(low_water) + " " + std::to_string(features.size());
     for (const auto& f : features) params += " " + f;
-    WB_RETURN_IF_ERROR(k_.dm->Create(o.name, {{0, data_sectors, "thin-pool", params}}).Annotate("load pool " + o.name));
-    return RefreshPoolDevice();
+    return DmTarget{0, data_sectors, "thin-pool", params};
+  }
+
+  // Brings the live pool in line with the catalogue: reloads its table when
+  // the features or (embedded mode, with `resize`) the length differ, or
+  // always with `force` (a grown metadata device shows in no table; dm-thin
+  // looks at its size on resume). Loop devices take their files' sizes
+  // first: a table longer than its data device is refused. Without `resize`
+  // the live length is kept, so that a mode switch does not depend on a
+  // grow that failed. Returns whether it reloaded.
+  Result<bool> ApplyTable(bool force, bool resize) {
+    const std::string& name = cat_.options.name;
+    WB_ASSIGN_OR_RETURN(auto live, k_.dm->Table(name, true));
+    if (live.size() != 1 || live[0].type != "thin-pool")
+      return Status::Corruption("dm device " + name + " is not a thin pool");
+    auto words = Words(live[0].params);
+    if (words.size() < 2) return Status::Corruption("pool " + name + " has a malformed table: " + live[0].params);
+    uint64_t data_bytes = cat_.embedded && resize ? cat_.options.data_bytes : live[0].length * kSector;
+    WB_ASSIGN_OR_RETURN(DmTarget want, PoolTable(words[0], words[1], data_bytes));
+    if (!force && want.length == live[0].length && Words(want.params) == words) return false;
+    if (cat_.embedded && (force || want.length != live[0].length)) {
+      for (const std::string& dev : {words[0], words[1]}) {
+        auto devno = ParseDev(dev);
+        if (!devno) return Status::Corruption("pool " + name + " table names device \"" + dev + "\"");
+        WB_RETURN_IF_ERROR(k_.block->RefreshLoop(*devno));
+      }
+    }
+    WB_RETURN_IF_ERROR(k_.dm->Reload(name, {want}));
+    return true;
+  }
+
+  Status Grow(uint64_t data_bytes, uint64_t metadata_bytes) {
+    const PoolOptions& o = cat_.options;
+    const std::string what = "grow pool " + o.name;
+    if (!cat_.embedded)
+      return Status::Unsupported(what + ": it is on block devices (" + o.data_device + ", " + o.metadata_device +
+                                 "); only an embedded pool of sparse files grows itself");
+    if (metadata_bytes == 0) metadata_bytes = o.metadata_bytes;
+    if (data_bytes < o.data_bytes || metadata_bytes < o.metadata_bytes)
+      return Status::InvalidArgument(what + " to " + std::to_string(data_bytes) + " bytes of data and " +
+                                     std::to_string(metadata_bytes) + " of metadata: it has " +
+                                     std::to_string(o.data_bytes) + " and " + std::to_string(o.metadata_bytes) +
+                                     " already and cannot shrink");
+    if (data_bytes % kSector != 0 || data_bytes > kMaxDataBytes)
+      return Status::InvalidArgument(what + ": data size " + std::to_string(data_bytes) +
+                                     " must be a multiple of 512 and at most 1 PiB");
+    if (metadata_bytes % kMetadataBlock != 0 || metadata_bytes > kMaxMetadataBytes)
+      return Status::InvalidArgument(what + ": metadata size " + std::to_string(metadata_bytes) +
+                                     " must be a multiple of 4096 and at most 15.9 GiB");
+    // Files first: a file larger than the catalogue says is harmless (Load
+    // uses the catalogue's size), so a crash here loses nothing.
+    WB_RETURN_IF_ERROR(ExtendFile(MetadataFile(dir_), metadata_bytes).Annotate(what));
+    WB_RETURN_IF_ERROR(ExtendFile(DataFile(dir_), data_bytes).Annotate(what));
+    bool changed = data_bytes != o.data_bytes || metadata_bytes != o.metadata_bytes;
+    if (changed) {
+      Catalog next = cat_;
+      next.options.data_bytes = data_bytes;
+      next.options.metadata_bytes = metadata_bytes;
+      WB_RETURN_IF_ERROR(WriteCatalog(dir_, next).Annotate(what));
+      cat_ = std::move(next);
+    }
+    // Equal sizes still reload when the kernel has less than the catalogue
+    // (an earlier Grow failed after its catalogue write).
+    WB_ASSIGN_OR_RETURN(PoolStatus st, Status_());
+    const uint64_t block = uint64_t{cat_.options.block_sectors} * kSector;
+    bool behind = st.data_total < data_bytes / block || st.metadata_total < metadata_bytes / kMetadataBlock;
+    return ApplyTable(changed || behind, true).status().Annotate(what);
+  }
+
+  Status SetErrorIfNoSpace(bool on) {
+    const std::string what = std::string(on ? "set" : "clear") + " error_if_no_space on pool " + cat_.options.name;
+    if (cat_.options.error_if_no_space != on) {
+      Catalog next = cat_;
+      next.options.error_if_no_space = on;
+      WB_RETURN_IF_ERROR(WriteCatalog(dir_, next).Annotate(what));
+      cat_ = std::move(next);
+    }
+    return ApplyTable(false, false).status().Annotate(what);
   }
 
   Status RefreshPoolDevice() {
@@ -516,6 +642,16 @@ Result<std::unique_ptr<Pool>> Pool::Open(const std::string& state_dir, Kernel ke
     if (table.size() != 1 || table[0].type != "thin-pool")
       return Status::AlreadyExists("open pool " + name + ": a dm device of that name exists and is not a thin pool");
     WB_RETURN_IF_ERROR(impl->RefreshPoolDevice());
+    // A grow or mode change interrupted between catalogue and reload. The
+    // live pool works as it is meanwhile, so failing to is no reason to
+    // refuse it.
+    auto reloaded = impl->ApplyTable(false, true);
+    if (!reloaded.ok()) {
+      impl->repairs_.push_back("could not reload the pool table to the catalogue's size and features: " +
+                               reloaded.status().ToString());
+    } else if (*reloaded) {
+      impl->repairs_.push_back("reloaded the pool table to the catalogue's size and features");
+    }
   } else {
     WB_RETURN_IF_ERROR(impl->Load().Annotate("open pool " + name));
   }
@@ -564,6 +700,14 @@ Result<Activation> Pool::ActiveDevice(uint32_t id) {
   WB_ASSIGN_OR_RETURN(Thin t, impl_->Get(id));
   return impl_->Active(t);
 }
+Status Pool::Grow(uint64_t data_bytes, uint64_t metadata_bytes) {
+  WB_POOL_LOCKED();
+  return impl_->Grow(data_bytes, metadata_bytes);
+}
+Status Pool::SetErrorIfNoSpace(bool on) {
+  WB_POOL_LOCKED();
+  return impl_->SetErrorIfNoSpace(on);
+}
 Result<PoolStatus> Pool::GetStatus() {
   WB_POOL_LOCKED();
   return impl_->Status_();
@@ -603,6 +747,10 @@ Result<Thin> Pool::FindByName(const std::string& name) const {
 uint64_t Pool::transaction_id() const {
   std::lock_guard<std::mutex> lock(impl_->mu_);
   return impl_->cat_.transaction_id;
+}
+PoolOptions Pool::options() const {
+  std::lock_guard<std::mutex> lock(impl_->mu_);
+  return impl_->cat_.options;
 }
 const std::string& Pool::name() const { return impl_->cat_.options.name; }
 uint64_t Pool::block_bytes() const { return uint64_t{impl_->cat_.options.block_sectors} * kSector; }

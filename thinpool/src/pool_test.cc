@@ -72,6 +72,7 @@ TEST_F(PoolTest, CreateLoadsAThinPoolTableOnSparseFilesAndReleasesTheLoops) {
   // 48 bytes per 64 KiB block (7.5 MiB here), at least 256 MiB: snapshots
   // need metadata of their own (the file is sparse)
   EXPECT_EQ(fs::file_size(dir_ + "/metadata.img"), 256u << 20);
+  EXPECT_EQ(DefaultMetadataBytes(1ull << 40, 128), 48ull << 24) << "1 TiB of 64 KiB blocks: 768 MiB";
   EXPECT_EQ(pool->transaction_id(), 0u);
 }
 
@@ -437,6 +438,148 @@ TEST_F(PoolTest, ShutdownRemovesTheDevicesAndOpenBringsThemBack) {
   auto again = Pool::Open(dir_, K());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE((*again)->FindByName("a").ok()) << "the thin and its data are kept";
+}
+
+TEST_F(PoolTest, GrowExtendsTheFilesTheLoopsAndTheTableAndSurvivesAReboot) {
+  auto pool = MakePool();
+  ASSERT_TRUE(pool);
+  Meta().data_used = 163840;
+  Meta().out_of_data_space = true;
+  ASSERT_TRUE(pool->Grow(20 * kGiB, 384 << 20).ok());
+  EXPECT_EQ(fs::file_size(dir_ + "/data.img"), 20 * kGiB);
+  EXPECT_EQ(fs::file_size(dir_ + "/metadata.img"), 384u << 20);
+  EXPECT_EQ(block_.loop_bytes["/dev/loop1"], 20 * kGiB) << "the data loop sees the new size";
+  EXPECT_EQ(block_.loop_bytes["/dev/loop0"], 384u << 20) << "the metadata loop sees the new size";
+  auto table = *dm_.Table("wb", true);
+  EXPECT_EQ(table[0].length, 20 * kGiB / 512);
+  EXPECT_EQ(table[0].params, "7:0 7:1 128 16384 0") << "low water follows the size (5%)";
+  auto st = pool->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->data_total, 327680u);
+  EXPECT_EQ(st->mode, PoolStatus::Mode::kReadWrite) << "a pool out of space has space again";
+  EXPECT_EQ(pool->options().data_bytes, 20 * kGiB);
+  EXPECT_EQ(pool->options().metadata_bytes, 384u << 20);
+  EXPECT_TRUE(Logged("reload wb"));
+
+  // Metadata alone; 0 keeps it.
+  ASSERT_TRUE(pool->Grow(20 * kGiB, 512 << 20).ok());
+  EXPECT_EQ(block_.loop_bytes["/dev/loop0"], 512u << 20);
+  ASSERT_TRUE(pool->Grow(24 * kGiB, 0).ok());
+  EXPECT_EQ(pool->options().metadata_bytes, 512u << 20);
+
+  pool.reset();
+  dm_.Reboot();
+  auto again = Pool::Open(dir_, K());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 24 * kGiB / 512) << "Open loads the grown size";
+  EXPECT_EQ((*again)->options().data_bytes, 24 * kGiB);
+  EXPECT_TRUE((*again)->repairs().empty());
+}
+
+TEST_F(PoolTest, GrowRefusesShrinkingBadSizesAndDeviceMode) {
+  auto pool = MakePool();
+  struct Case {
+    uint64_t data, meta;
+    const char* needle;
+  } cases[] = {
+      {5 * kGiB, 0, "cannot shrink"},
+      {10 * kGiB, 1 << 20, "cannot shrink"},
+      {10 * kGiB + 100, 0, "multiple of 512"},
+      {1ull << 51, 0, "1 PiB"},
+      {10 * kGiB, (512ull << 20) + 1, "multiple of 4096"},
+      {10 * kGiB, 1ull << 40, "15.9 GiB"},
+  };
+  for (const auto& c : cases) {
+    Status s = pool->Grow(c.data, c.meta);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.needle;
+    EXPECT_NE(s.message().find(c.needle), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(fs::file_size(dir_ + "/data.img"), 10 * kGiB) << "nothing changed";
+  EXPECT_FALSE(Logged("reload wb"));
+
+  std::string meta = dir_ + "-dev/meta";
+  fs::create_directories(dir_ + "-dev");
+  std::ofstream(meta) << std::string(8192, 'x');
+  block_.devices[meta] = BlockInfo{makedev(8, 16), 64 << 20};
+  block_.devices["/dev/data"] = BlockInfo{makedev(8, 32), 5 * kGiB};
+  FakeDeviceMapper dm2;
+  PoolOptions o = Options();
+  o.state_dir = dir_ + "-dev/state";
+  o.metadata_device = meta;
+  o.data_device = "/dev/data";
+  auto dev = Pool::Create(o, Kernel{&dm2, &block_});
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  Status s = (*dev)->Grow(20 * kGiB, 0);
+  EXPECT_EQ(s.code(), Code::kUnsupported);
+  EXPECT_NE(s.message().find("block devices"), std::string::npos) << s.message();
+  EXPECT_TRUE((*dev)->SetErrorIfNoSpace(true).ok()) << "the mode switch works on devices too";
+  EXPECT_EQ((*dm2.Table("wb", true))[0].length, 5 * kGiB / 512) << "at the device's size";
+  fs::remove_all(dir_ + "-dev");
+}
+
+TEST_F(PoolTest, AGrowInterruptedBeforeTheReloadIsFinishedByOpenOrTheNextGrow) {
+  auto pool = MakePool();
+  block_.refresh_errno = EIO;
+  Status s = pool->Grow(20 * kGiB, 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("grow pool wb"), std::string::npos) << s.message();
+  EXPECT_EQ(ReadCatalog(dir_)->options.data_bytes, 20 * kGiB) << "the catalogue went first";
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 10 * kGiB / 512) << "the live pool did not grow";
+  ASSERT_TRUE(pool->SetErrorIfNoSpace(true).ok()) << "a mode switch does not depend on the failed grow";
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 8192 1 error_if_no_space") << "at the live size";
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 10 * kGiB / 512);
+  block_.refresh_errno = 0;
+  ASSERT_TRUE(pool->Grow(20 * kGiB, 0).ok()) << "the same size again catches the live pool up";
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 20 * kGiB / 512);
+
+  // The same stop, then a daemon restart on the live pool.
+  block_.refresh_errno = EIO;
+  ASSERT_FALSE(pool->Grow(30 * kGiB, 0).ok());
+  block_.refresh_errno = 0;
+  pool.reset();
+  auto again = Pool::Open(dir_, K());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 30 * kGiB / 512);
+  EXPECT_EQ(block_.loop_bytes["/dev/loop1"], 30 * kGiB);
+  ASSERT_EQ((*again)->repairs().size(), 1u);
+  EXPECT_NE((*again)->repairs()[0].find("reloaded"), std::string::npos);
+}
+
+TEST_F(PoolTest, ADataFileLargerThanTheCatalogueIsHarmlessAndASmallerOneIsExtended) {
+  { MakePool(); }
+  dm_.Reboot();
+  fs::resize_file(dir_ + "/data.img", 30 * kGiB);  // a crash after the file grew, before the catalogue
+  auto pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_EQ((*dm_.Table("wb", true))[0].length, 10 * kGiB / 512) << "the catalogue's size counts";
+  pool->reset();
+  dm_.Reboot();
+  fs::resize_file(dir_ + "/data.img", kGiB);  // a file extension a crash lost
+  pool = Pool::Open(dir_, K());
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_EQ(fs::file_size(dir_ + "/data.img"), 10 * kGiB);
+}
+
+TEST_F(PoolTest, ErrorIfNoSpaceIsSwitchedByATableReloadAndKept) {
+  auto pool = MakePool();
+  MakeThin(*pool, "a");
+  ASSERT_TRUE(pool->SetErrorIfNoSpace(true).ok());
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 8192 1 error_if_no_space");
+  EXPECT_TRUE(pool->GetStatus()->error_if_no_space);
+  EXPECT_TRUE(pool->options().error_if_no_space);
+  auto reloads = [&] { return std::count(dm_.log.begin(), dm_.log.end(), "reload wb"); };
+  EXPECT_EQ(reloads(), 1);
+  ASSERT_TRUE(pool->SetErrorIfNoSpace(true).ok());
+  EXPECT_EQ(reloads(), 1) << "no reload when already in force";
+  EXPECT_EQ(pool->transaction_id(), 1u) << "not a pool metadata change";
+  pool.reset();
+  dm_.Reboot();
+  auto again = Pool::Open(dir_, K());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 8192 1 error_if_no_space") << "kept across Open";
+  ASSERT_TRUE((*again)->SetErrorIfNoSpace(false).ok());
+  EXPECT_EQ((*dm_.Table("wb", true))[0].params, "7:0 7:1 128 8192 0");
+  EXPECT_FALSE((*again)->GetStatus()->error_if_no_space);
 }
 
 }  // namespace

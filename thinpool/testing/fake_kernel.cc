@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -60,6 +61,10 @@ Status FakeDeviceMapper::Reload(const std::string& name, const std::vector<DmTar
   auto it = devices_.find(name);
   if (it == devices_.end()) return Status::FromErrno(ENXIO, "dm load " + name);
   it->second.table = table;
+  if (PoolState* p = PoolOf(name)) {
+    uint64_t blocks = table[0].length / std::stoull(Words(table[0].params)[2]);
+    if (p->data_used < blocks) p->out_of_data_space = false;
+  }
   return Status::OK();
 }
 
@@ -113,7 +118,8 @@ Result<std::vector<DmTarget>> FakeDeviceMapper::Table(const std::string& name, b
     uint64_t blocks = t.length / std::stoull(w[2]);
     bool error_if_no_space = t.params.find("error_if_no_space") != std::string::npos;
     t.params = std::to_string(p->transaction_id) + " " + std::to_string(10 + p->thins.size()) + "/4096 " +
-               std::to_string(p->data_used) + "/" + std::to_string(blocks) + " - rw discard_passdown " +
+               std::to_string(p->data_used) + "/" + std::to_string(blocks) + " - " +
+               (p->out_of_data_space ? "out_of_data_space" : "rw") + " discard_passdown " +
                (error_if_no_space ? "error_if_no_space" : "queue_if_no_space") + " - 1024";
   } else if (t.type == "thin") {
     t.params = "0 -";
@@ -209,6 +215,9 @@ class FakeLoop final : public LoopDevice {
 Result<std::unique_ptr<LoopDevice>> FakeBlockDevices::Attach(const std::string& file) {
   auto [it, inserted] = loop_of_file_.emplace(file, static_cast<int>(loop_of_file_.size()));
   int n = it->second;
+  std::error_code ec;
+  uint64_t size = std::filesystem::file_size(file, ec);
+  loop_bytes["/dev/loop" + std::to_string(n)] = ec ? 0 : size;
   return std::unique_ptr<LoopDevice>(
       std::make_unique<FakeLoop>("/dev/loop" + std::to_string(n), makedev(7, n), &attached));
 }
@@ -217,6 +226,21 @@ Result<BlockInfo> FakeBlockDevices::Probe(const std::string& path) {
   auto it = devices.find(path);
   if (it == devices.end()) return Status::FromErrno(ENOENT, "open " + path);
   return it->second;
+}
+
+Status FakeBlockDevices::RefreshLoop(dev_t loop) {
+  const std::string path = "/dev/loop" + std::to_string(::minor(loop));
+  if (::major(loop) != 7) return Status::InvalidArgument("block device is not a loop device");
+  for (const auto& [file, n] : loop_of_file_) {
+    if (n != static_cast<int>(::minor(loop))) continue;
+    if (refresh_errno != 0) return Status::FromErrno(refresh_errno, "loop set capacity " + path);
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(file, ec);
+    if (ec) return Status::FromErrno(ec.value(), "loop set capacity " + path);
+    loop_bytes[path] = size;
+    return Status::OK();
+  }
+  return Status::FromErrno(ENXIO, "open " + path);
 }
 
 }  // namespace warmblock::thinpool

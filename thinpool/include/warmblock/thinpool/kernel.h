@@ -85,6 +85,11 @@ class BlockDevices {
   // Device number and size of the block device at `path` (kInvalidArgument
   // if it is not a block device).
   virtual Result<BlockInfo> Probe(const std::string& path) = 0;
+  // Makes loop device `loop` take the current size of its backing file,
+  // after the file grew (LOOP_SET_CAPACITY). Works on a loop device nobody
+  // here holds (a pool table does). kInvalidArgument if `loop` is not a loop
+  // device.
+  virtual Status RefreshLoop(dev_t loop) = 0;
 };
 
 // The real kernel. Creating the device mapper turns libdevmapper's udev sync

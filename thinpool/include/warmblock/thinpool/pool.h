@@ -40,6 +40,7 @@ struct PoolOptions {
   // Embedded mode (default): sparse files data.img and metadata.img in
   // state_dir, bound to loop devices with direct I/O. Overcommit is allowed:
   // the file is sparse and thin volumes may add up to more than this.
+  // Pool::Grow makes both larger later.
   uint64_t data_bytes = 0;
   // 0 = derived: 48 * data_bytes / block size, clamped to [256 MiB, ~16 GiB].
   uint64_t metadata_bytes = 0;
@@ -85,6 +86,8 @@ struct Activation {
 
 inline constexpr uint32_t kMaxThinId = (1u << 24) - 1;
 inline constexpr uint64_t kMaxThinBytes = 1ull << 50;  // 1 PiB
+// dm-thin uses at most 255 * 2^14 metadata blocks of 4 KiB (~15.9 GiB).
+inline constexpr uint64_t kMaxMetadataBytes = 255ull * (1ull << 14) * 4096;
 
 class Pool {
  public:
@@ -133,6 +136,30 @@ class Pool {
   // (kInvalidArgument): it would cut off a filesystem.
   Status Resize(uint32_t id, uint64_t bytes);
 
+  // Embedded mode: grows the pool to `data_bytes` of data and, unless it is
+  // 0, `metadata_bytes` of metadata (never less than now; equal sizes make
+  // the live pool catch up with the catalogue). The sparse files are
+  // extended first, then the catalogue records the sizes, then the loop
+  // devices take the new file sizes and the pool table is reloaded (dm-thin
+  // grows its space maps on resume; I/O waiting for space resumes). A crash
+  // anywhere in between is safe: a file larger than the catalogue is
+  // ignored, and Open finishes a reload that did not happen.
+  // kUnsupported in device mode (extend the devices instead);
+  // kInvalidArgument for a smaller or out-of-range size.
+  Status Grow(uint64_t data_bytes, uint64_t metadata_bytes);
+
+  // Reloads the pool with (on) or without the error_if_no_space feature:
+  // with it, writes that need a block of a full pool fail with ENOSPC at
+  // once; without it they queue until the pool grows (or the kernel's
+  // no_space_timeout, 60 s by default, fails them). Recorded in the
+  // catalogue, so Open keeps it. A no-op when already in force.
+  Status SetErrorIfNoSpace(bool on);
+
+  // The options as the catalogue holds them now: sizes after Grow (in
+  // embedded mode metadata_bytes is the real size, never 0), the
+  // error_if_no_space in force.
+  PoolOptions options() const;
+
   // Activates thin `id` as dm device "<pool>-<name>" (idempotent).
   Result<Activation> Activate(uint32_t id);
   // Removes the thin's dm device. kBusy while something holds it open.
@@ -170,5 +197,12 @@ class Pool {
 
 // Validates a pool or thin name; kInvalidArgument with the reason.
 Status ValidateName(const std::string& what, const std::string& name);
+
+// The rules the pool applies when PoolOptions leaves a value 0, for callers
+// that size a pool or watch it fill: metadata of 48 bytes per data block
+// within [256 MiB, kMaxMetadataBytes], and a low-water mark of 5% of the data
+// blocks.
+uint64_t DefaultMetadataBytes(uint64_t data_bytes, uint32_t block_sectors);
+uint64_t LowWaterBlocks(const PoolOptions& options, uint64_t data_blocks);
 
 }  // namespace warmblock::thinpool

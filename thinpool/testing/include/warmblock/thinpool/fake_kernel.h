@@ -25,6 +25,9 @@ class FakeDeviceMapper final : public DeviceMapper {
     uint64_t transaction_id = 0;
     std::set<uint32_t> thins;
     uint64_t data_used = 0;
+    // Status mode out_of_data_space (an allocation failed); a reload that
+    // gives the pool free blocks ends it, as the kernel's does.
+    bool out_of_data_space = false;
   };
 
   Status Create(const std::string& name, const std::vector<DmTarget>& table) override;
@@ -67,10 +70,16 @@ class FakeBlockDevices final : public BlockDevices {
  public:
   Result<std::unique_ptr<LoopDevice>> Attach(const std::string& file) override;
   Result<BlockInfo> Probe(const std::string& path) override;
+  Status RefreshLoop(dev_t loop) override;
   // Block devices Probe knows; loop devices get the same device number for
   // the same file path so that pool metadata survives a fake reboot.
   std::map<std::string, BlockInfo> devices;
   int attached = 0;  // live loop handles
+  // Size each loop device ("/dev/loopN") sees: its file's size when it was
+  // attached or last refreshed.
+  std::map<std::string, uint64_t> loop_bytes;
+  // Non-zero: RefreshLoop fails with this errno and changes nothing.
+  int refresh_errno = 0;
 
  private:
   std::map<std::string, int> loop_of_file_;
