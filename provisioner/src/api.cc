@@ -244,6 +244,10 @@ HttpResponse Api::Pool() {
                         {"overcommit", overcommit},
                         {"transaction_id", rep->transaction_id},
                         {"volumes", rep->volumes},
+                        {"data_limit_bytes", rep->data_limit_bytes},
+                        {"grow_events", rep->grow_events},
+                        {"full", rep->full},
+                        {"full_reason", rep->full_reason},
                         {"classes", classes}});
 }
 
@@ -286,6 +290,13 @@ HttpResponse Api::Metrics() {
         << "# HELP warmblock_pool_data_bytes Pool data space.\n# TYPE warmblock_pool_data_bytes gauge\n"
         << "warmblock_pool_data_bytes{kind=\"used\"} " << rep->data_used_bytes << "\n"
         << "warmblock_pool_data_bytes{kind=\"total\"} " << rep->data_total_bytes << "\n"
+        << "warmblock_pool_data_bytes{kind=\"limit\"} " << rep->data_limit_bytes << "\n"
+        << "# HELP warmblock_pool_grow_events_total Times the pool grew itself since start-up.\n"
+        << "# TYPE warmblock_pool_grow_events_total counter\n"
+        << "warmblock_pool_grow_events_total " << rep->grow_events << "\n"
+        << "# HELP warmblock_pool_full 1 while the pool is out of space and creates get 507.\n"
+        << "# TYPE warmblock_pool_full gauge\n"
+        << "warmblock_pool_full " << (rep->full ? 1 : 0) << "\n"
         << "# HELP warmblock_pool_metadata_bytes Pool metadata space.\n"
         << "# TYPE warmblock_pool_metadata_bytes gauge\n"
         << "warmblock_pool_metadata_bytes{kind=\"used\"} " << rep->metadata_used_bytes << "\n"

@@ -57,6 +57,10 @@ class FakeProvisioner final : public Provisioner {
     r.provisioned_bytes = volumes_.size() << 30;
     r.volumes = static_cast<unsigned>(volumes_.size());
     r.classes.push_back(ClassReport{"small", "ext4", 1ull << 30, 3, 4, 7, 1});
+    r.data_limit_bytes = 2ull << 30;
+    r.grow_events = 2;
+    r.full = true;
+    r.full_reason = "the pool is full at its limit";
     return r;
   }
   std::vector<std::string> Repairs() const override { return {"deleted orphan thin x"}; }
@@ -187,6 +191,10 @@ TEST_F(ApiTest, PoolDaemonAndMetrics) {
   EXPECT_EQ(pool["volumes"], 1);
   EXPECT_EQ(pool["classes"][0]["hits"], 7);
   EXPECT_DOUBLE_EQ(pool["overcommit"].get<double>(), 1.0);
+  EXPECT_EQ(pool["data_limit_bytes"], 2ull << 30);
+  EXPECT_EQ(pool["grow_events"], 2);
+  EXPECT_EQ(pool["full"], true);
+  EXPECT_EQ(pool["full_reason"], "the pool is full at its limit");
   auto daemon = Body(Call("GET", "/v1/daemon"));
   EXPECT_EQ(daemon["version"], "0.1.0");
   EXPECT_EQ(daemon["repairs"][0], "deleted orphan thin x");
@@ -196,7 +204,8 @@ TEST_F(ApiTest, PoolDaemonAndMetrics) {
   for (const char* want :
        {"warmblock_up 1", "warmblock_volumes 1", "warmblock_warm_volumes{class=\"small\"} 3",
         "warmblock_warm_hits_total{class=\"small\"} 7", "warmblock_handout_seconds_count{source=\"warm\"} 1",
-        "warmblock_http_responses_total{code=\"201\"} 1"})
+        "warmblock_http_responses_total{code=\"201\"} 1", "warmblock_pool_data_bytes{kind=\"limit\"} 2147483648",
+        "warmblock_pool_grow_events_total 2", "warmblock_pool_full 1"})
     EXPECT_NE(m.body.find(want), std::string::npos) << want << "\n" << m.body;
 }
 

@@ -94,6 +94,10 @@ class Reader {
         WB_RETURN_IF_ERROR(Size(v, key, &c->pool_data_bytes));
       } else if (key == "pool.metadata_size") {
         WB_RETURN_IF_ERROR(Size(v, key, &c->pool_metadata_bytes));
+      } else if (key == "pool.max_data_size") {
+        WB_RETURN_IF_ERROR(Size(v, key, &c->pool_max_data_bytes));
+      } else if (key == "pool.grow_step") {
+        WB_RETURN_IF_ERROR(Size(v, key, &c->pool_grow_step_bytes));
       } else if (key == "pool.block_size") {
         WB_RETURN_IF_ERROR(Size(v, key, &c->pool_block_bytes));
       } else if (key == "pool.data_device") {
@@ -147,6 +151,8 @@ class Reader {
 
 bool IsSupportedFs(const std::string& fs) { return fs == "ext4" || fs == "xfs"; }
 
+uint64_t Config::MaxPoolDataBytes() const { return pool_max_data_bytes != 0 ? pool_max_data_bytes : pool_data_bytes; }
+
 const VolumeClass* Config::FindClass(const std::string& fs, uint64_t size_bytes) const {
   for (const auto& c : classes)
     if (c.fs == fs && c.size_bytes == size_bytes) return &c;
@@ -170,6 +176,13 @@ Status ValidateConfig(const Config& c) {
     return bad("pool.data_device", "data_device and metadata_device go together");
   if (c.pool_data_device.empty() && c.pool_data_bytes < (64ull << 20))
     return bad("pool.data_size", "must be at least 64M");
+  if (!c.pool_data_device.empty() && (c.pool_max_data_bytes != 0 || c.pool_grow_step_bytes != 0))
+    return bad("pool.max_data_size", "only an embedded pool grows itself; extend data_device instead");
+  if (c.pool_max_data_bytes != 0 && c.pool_max_data_bytes < c.pool_data_bytes)
+    return bad("pool.max_data_size", "must be at least data_size (" + FormatSize(c.pool_data_bytes) + "), or 0");
+  if (c.pool_max_data_bytes > (1ull << 50)) return bad("pool.max_data_size", "must be at most 1P");
+  if (c.pool_grow_step_bytes != 0 && c.pool_grow_step_bytes < (64ull << 20))
+    return bad("pool.grow_step", "must be at least 64M, or 0 (= data_size)");
   if (c.refill_concurrency == 0) return bad("warm.refill_concurrency", "must be at least 1");
   std::set<std::string> names;
   for (const auto& vc : c.classes) {

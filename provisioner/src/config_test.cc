@@ -13,6 +13,7 @@ TEST(Config, NoFileGivesWorkingDefaults) {
   EXPECT_EQ(c->state_dir, "/var/lib/warmblock");
   EXPECT_EQ(c->socket, "/run/warmblock/warmblockd.sock");
   ASSERT_EQ(c->classes.size(), 1u);
+  EXPECT_EQ(c->MaxPoolDataBytes(), c->pool_data_bytes) << "the pool does not grow unless asked to";
   EXPECT_TRUE(ValidateConfig(*c).ok());
   EXPECT_EQ(LoadConfig("/nonexistent/warmblockd.toml", false).status().code(), Code::kNotFound);
 }
@@ -28,6 +29,8 @@ orphan_grace_s = 30
 data_size = "10G"
 metadata_size = 67108864
 block_size = "128K"
+max_data_size = "40G"
+grow_step = "5G"
 [warm]
 refill_concurrency = 3
 [[class]]
@@ -48,6 +51,9 @@ warm = 2
   EXPECT_EQ(c->pool_data_bytes, 10ull << 30);
   EXPECT_EQ(c->pool_metadata_bytes, 64ull << 20);
   EXPECT_EQ(c->pool_block_bytes, 128u << 10);
+  EXPECT_EQ(c->pool_max_data_bytes, 40ull << 30);
+  EXPECT_EQ(c->pool_grow_step_bytes, 5ull << 30);
+  EXPECT_EQ(c->MaxPoolDataBytes(), 40ull << 30);
   EXPECT_EQ(c->refill_concurrency, 3u);
   EXPECT_EQ(c->orphan_grace_s, 30u);
   ASSERT_EQ(c->classes.size(), 2u);
@@ -69,6 +75,11 @@ TEST(Config, BadInputNamesTheKey) {
       {"[pool]\ndata_size = \"lots\"", "pool.data_size"},
       {"[pool]\nblock_size = \"4K\"", "pool.block_size"},
       {"[pool]\ndata_device = \"/dev/vg/d\"", "metadata_device"},
+      {"[pool]\ndata_size = \"1G\"\nmax_data_size = \"512M\"", "pool.max_data_size: must be at least data_size"},
+      {"[pool]\ndata_device = \"/dev/vg/d\"\nmetadata_device = \"/dev/vg/m\"\nmax_data_size = \"2T\"",
+       "only an embedded pool grows"},
+      {"[pool]\ngrow_step = \"1M\"", "pool.grow_step"},
+      {"[pool]\nmax_data_size = \"lots\"", "pool.max_data_size"},
       {"reactors = -1", "reactors"},
       {"state_dir = \"relative\"", "state_dir"},
       {"[[class]]\nname = \"a\"\nfs = \"btrfs\"", "btrfs"},

@@ -331,7 +331,12 @@ class Impl final : public Provisioner {
     rep.metadata_total_bytes = st.metadata_total * 4096;
     rep.metadata_used_bytes = st.metadata_used * 4096;
     rep.transaction_id = st.transaction_id;
+    thinpool::PoolOptions o = pool_->options();
+    rep.data_limit_bytes = o.data_device.empty() ? DataLimit(o) / block * block : rep.data_total_bytes;
     std::lock_guard<std::mutex> lock(mu_);
+    rep.grow_events = grow_events_;
+    rep.full = !pool_full_.empty();
+    rep.full_reason = pool_full_;
     WB_ASSIGN_OR_RETURN(auto rows, store_->List());
     for (const auto& r : rows) {
       if (r.state == VolumeState::kGolden) continue;
@@ -390,7 +395,9 @@ class Impl final : public Provisioner {
     o.data_device = cfg_.pool_data_device;
     o.metadata_device = cfg_.pool_metadata_device;
     o.block_sectors = static_cast<uint32_t>(cfg_.pool_block_bytes / 512);
-    o.error_if_no_space = true;  // writers get ENOSPC at once, never hang
+    // Writers get ENOSPC at once, never hang, unless the pool can still
+    // grow: then their writes wait the moment it takes to grow it.
+    o.error_if_no_space = cfg_.MaxPoolDataBytes() <= cfg_.pool_data_bytes;
     WB_ASSIGN_OR_RETURN(pool_, thinpool::Pool::Create(o, svc_.kernel));
     Log("created pool " + pool_->name() + " in " + dir);
     return Status::OK();
@@ -586,17 +593,108 @@ class Impl final : public Provisioner {
     return Status::OK();
   }
 
-  // Reads the pool's status into pool_full_ (empty while writable with
-  // space), so that requests learn of a full pool without a kernel call.
+  // The most an embedded pool's data may reach: the configured limit, but
+  // never less than it has (a lowered limit does not shrink it).
+  uint64_t DataLimit(const thinpool::PoolOptions& o) const { return std::max(cfg_.MaxPoolDataBytes(), o.data_bytes); }
+
+  // Metadata for `data_bytes` of data by the rule the pool was sized with:
+  // the configured metadata_size in proportion, or the pool's default.
+  uint64_t MetadataFor(uint64_t data_bytes) const {
+    uint32_t sectors = static_cast<uint32_t>(pool_->block_bytes() / 512);
+    if (cfg_.pool_metadata_bytes == 0) return thinpool::DefaultMetadataBytes(data_bytes, sectors);
+    double scaled = static_cast<double>(cfg_.pool_metadata_bytes) * static_cast<double>(data_bytes) /
+                    static_cast<double>(cfg_.pool_data_bytes);
+    uint64_t bytes = (static_cast<uint64_t>(scaled) + 4095) / 4096 * 4096;
+    return std::min(bytes, thinpool::kMaxMetadataBytes);
+  }
+
+  // Whether the pool may grow now: embedded, below its limit, and not just
+  // after a failed attempt.
+  bool CanGrow(const thinpool::PoolOptions& o) const {
+    return o.data_device.empty() && o.data_bytes < DataLimit(o) && std::chrono::steady_clock::now() >= grow_retry_at_;
+  }
+
+  // Grows an embedded pool below its limit whose free data fell to the
+  // low-water mark (the kernel's event woke us) or ran out, by grow_step,
+  // metadata in proportion; metadata alone when it fell to the kernel's
+  // metadata threshold. Returns whether it grew. Monitor thread (and Init).
+  bool GrowIfLow(const thinpool::PoolStatus& st) {
+    thinpool::PoolOptions o = pool_->options();
+    if (!o.data_device.empty() || std::chrono::steady_clock::now() < grow_retry_at_) return false;
+    const uint64_t limit = DataLimit(o);
+    bool data_low = st.mode == thinpool::PoolStatus::Mode::kOutOfDataSpace ||
+                    st.data_total - st.data_used <= thinpool::LowWaterBlocks(o, st.data_total);
+    uint64_t meta_mark = st.metadata_low_watermark != 0 ? st.metadata_low_watermark : st.metadata_total / 4;
+    bool meta_low = st.metadata_total - st.metadata_used <= meta_mark;
+    uint64_t data = o.data_bytes, meta = o.metadata_bytes;
+    if (data_low && data < limit) {
+      uint64_t step = cfg_.pool_grow_step_bytes != 0 ? cfg_.pool_grow_step_bytes : cfg_.pool_data_bytes;
+      data = std::min(limit, data + step);
+      meta = std::max(meta, MetadataFor(data));
+    }
+    if (meta_low) meta = std::max(meta, MetadataFor(limit));
+    if (data == o.data_bytes && meta == o.metadata_bytes) return false;
+    const uint64_t block = pool_->block_bytes();
+    std::string sizes = "data " + FormatSize(o.data_bytes) + " -> " + FormatSize(data) + " (limit " +
+                        FormatSize(limit) + "), metadata " + FormatSize(o.metadata_bytes) + " -> " + FormatSize(meta);
+    Status s = pool_->Grow(data, meta);
+    if (!s.ok()) {
+      // Writers must not wait on a growth that keeps failing: CanGrow is
+      // false for a while, so the pool errors instead of queueing.
+      grow_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      grow_error_ = s.ToString();
+      Log("could not grow the pool (" + sizes + "): " + grow_error_ + "; retrying in 5 s");
+      return false;
+    }
+    grow_error_.clear();
+    Log("grew the pool: " + sizes + "; " + FormatSize((st.data_total - st.data_used) * block) + " of " +
+        FormatSize(st.data_total * block) + " data was free");
+    std::lock_guard<std::mutex> lock(mu_);
+    ++grow_events_;
+    return true;
+  }
+
+  // Grows the pool when it runs low (see GrowIfLow), keeps error_if_no_space
+  // on exactly while it cannot grow (queued writes are worth it only while
+  // growth can serve them; at the limit they would hang for the kernel's
+  // no_space_timeout instead), and reads the pool's status into pool_full_
+  // (empty while writable with space), so that requests learn of a full
+  // pool without a kernel call.
   void RefreshPoolState() {
     auto st = pool_->GetStatus();
+    if (st.ok() && GrowIfLow(*st)) st = pool_->GetStatus();
+    const thinpool::PoolOptions o = pool_->options();
+    const bool can_grow = CanGrow(o);
+    if (o.error_if_no_space == can_grow) {
+      Status s = pool_->SetErrorIfNoSpace(!can_grow);
+      if (!s.ok()) {
+        Log("could not switch the pool's out-of-space mode: " + s.ToString());
+      } else if (can_grow) {
+        Log("the pool can grow to " + FormatSize(DataLimit(o)) + ": writes that find it full wait for it to grow");
+      } else {
+        Log("the pool cannot grow: writes that find it full fail at once with ENOSPC");
+      }
+    }
     std::string full;
     if (st.ok()) {
+      const uint64_t block = pool_->block_bytes();
       bool out = st->mode != thinpool::PoolStatus::Mode::kReadWrite || st->data_used >= st->data_total;
-      if (out)
+      if (out) {
         full = std::string("the pool is full (") + thinpool::ModeName(st->mode) + ", " +
-               FormatSize(st->data_used * pool_->block_bytes()) + " of " +
-               FormatSize(st->data_total * pool_->block_bytes()) + " used); delete volumes or grow the pool";
+               FormatSize(st->data_used * block) + " of " + FormatSize(st->data_total * block) + " used)";
+        if (!o.data_device.empty()) {
+          full += "; delete volumes or extend its devices";
+        } else if (!grow_error_.empty()) {
+          full += "; growing it failed (" + grow_error_ + "); delete volumes or free space on the host";
+        } else if (o.data_bytes < DataLimit(o)) {
+          full += "; delete volumes";
+        } else if (cfg_.MaxPoolDataBytes() > cfg_.pool_data_bytes) {
+          full += " at its limit, pool.max_data_size = " + FormatSize(DataLimit(o)) +
+                  "; delete volumes, or raise pool.max_data_size and restart warmblockd";
+        } else {
+          full += "; delete volumes, or set pool.max_data_size so that it grows and restart warmblockd";
+        }
+      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (full != pool_full_) Log(full.empty() ? "the pool has space again" : full);
@@ -737,6 +835,11 @@ class Impl final : public Provisioner {
   std::vector<std::string> repairs_;
   bool stopping_ = false;
   std::string pool_full_;  // why creates fail with kNoSpace; empty while the pool has space
+  uint64_t grow_events_ = 0;
+  // After a failed growth: no new attempt (and no queueing) before this;
+  // its error. Monitor thread (and Init) only.
+  std::chrono::steady_clock::time_point grow_retry_at_;
+  std::string grow_error_;
   std::condition_variable refill_cv_, warm_cv_;
   std::set<int64_t> deleting_;   // rows a Delete is working on, outside mu_
   std::set<int64_t> reap_busy_;  // orphan rows whose release failed, logged once; monitor thread only

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -433,6 +434,109 @@ TEST_F(ProvisionerTest, AFullPoolRefusesCreatesWithNoSpaceUntilSpaceReturns) {
     v = p_->Create(Req("late"));
   }
   EXPECT_TRUE(v.ok()) << v.status().ToString();
+}
+
+// Polls `done` for up to five seconds.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+TEST_F(ProvisionerTest, AGrowablePoolGrowsAtTheLowWaterMarkUpToItsLimitThenFailsFastAndRecovers) {
+  config_.pool_max_data_bytes = 16ull << 30;
+  config_.pool_grow_step_bytes = 4ull << 30;
+  StartOrDie();
+  auto table = [&] { return (*dm_.Table("warmblock-pool", true))[0]; };
+  auto error_if_no_space = [&] { return table().params.find("error_if_no_space") != std::string::npos; };
+  EXPECT_FALSE(error_if_no_space()) << "while it can grow, writes wait for it to";
+  auto rep = p_->Report();
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->data_total_bytes, 8ull << 30);
+  EXPECT_EQ(rep->data_limit_bytes, 16ull << 30);
+  EXPECT_EQ(rep->grow_events, 0u);
+  EXPECT_FALSE(rep->full);
+
+  auto& meta = dm_.metadata.begin()->second;
+  const uint64_t block = config_.pool_block_bytes;
+  meta.data_used = (8ull << 30) / block - 6553;  // free space at the low-water mark (5%)
+  dm_.BumpEvent("warmblock-pool");
+  ASSERT_TRUE(Eventually([&] { return p_->Report()->grow_events == 1; }));
+  EXPECT_EQ(p_->Report()->data_total_bytes, 12ull << 30) << "one grow_step";
+  EXPECT_EQ(fs::file_size(dir_ + "/pool/data.img"), 12ull << 30);
+  EXPECT_FALSE(error_if_no_space());
+
+  meta.data_used = (12ull << 30) / block;  // ran out before the event was seen
+  meta.out_of_data_space = true;
+  dm_.BumpEvent("warmblock-pool");
+  ASSERT_TRUE(Eventually([&] { return p_->Report()->grow_events == 2; }));
+  rep = p_->Report();
+  EXPECT_EQ(rep->data_total_bytes, 16ull << 30) << "up to the limit, not a step beyond";
+  EXPECT_FALSE(rep->full) << "growing gave it space again";
+  EXPECT_TRUE(Eventually(error_if_no_space)) << "at the limit, writers get ENOSPC at once";
+
+  meta.data_used = (16ull << 30) / block;
+  meta.out_of_data_space = true;
+  dm_.BumpEvent("warmblock-pool");
+  ASSERT_TRUE(Eventually([&] { return p_->Report()->full; }));
+  auto v = p_->Create(Req("late"));
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kNoSpace);
+  EXPECT_NE(v.status().message().find("at its limit"), std::string::npos) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("pool.max_data_size"), std::string::npos) << v.status().ToString();
+  EXPECT_EQ(p_->Report()->grow_events, 2u) << "no growth beyond the limit";
+  EXPECT_EQ(p_->Report()->data_total_bytes, 16ull << 30);
+
+  // Volumes deleted: the kernel leaves out_of_data_space by itself.
+  meta.data_used = 0;
+  meta.out_of_data_space = false;
+  ASSERT_TRUE(Eventually([&] { return !p_->Report()->full; }));
+  EXPECT_TRUE(p_->Create(Req("late")).ok());
+  EXPECT_TRUE(error_if_no_space()) << "still at its limit";
+
+  // A restart keeps the grown pool.
+  p_.reset();
+  StartOrDie();
+  rep = p_->Report();
+  EXPECT_EQ(rep->data_total_bytes, 16ull << 30);
+  EXPECT_EQ(rep->grow_events, 0u);
+}
+
+TEST_F(ProvisionerTest, AFailedGrowthMakesWritersFailInsteadOfWaiting) {
+  config_.pool_max_data_bytes = 16ull << 30;
+  StartOrDie();
+  auto error_if_no_space = [&] {
+    return (*dm_.Table("warmblock-pool", true))[0].params.find("error_if_no_space") != std::string::npos;
+  };
+  EXPECT_FALSE(error_if_no_space());
+  block_.refresh_errno = EIO;
+  auto& meta = dm_.metadata.begin()->second;
+  meta.data_used = (8ull << 30) / config_.pool_block_bytes;
+  meta.out_of_data_space = true;
+  dm_.BumpEvent("warmblock-pool");
+  ASSERT_TRUE(Eventually(error_if_no_space));
+  auto rep = p_->Report();
+  EXPECT_EQ(rep->grow_events, 0u);
+  EXPECT_TRUE(rep->full);
+  EXPECT_NE(rep->full_reason.find("growing it failed"), std::string::npos) << rep->full_reason;
+  block_.refresh_errno = 0;
+}
+
+TEST_F(ProvisionerTest, APoolWithoutALimitNeverGrowsAndFailsWritersAtOnce) {
+  StartOrDie();
+  EXPECT_NE((*dm_.Table("warmblock-pool", true))[0].params.find("error_if_no_space"), std::string::npos);
+  auto& meta = dm_.metadata.begin()->second;
+  meta.data_used = (8ull << 30) / config_.pool_block_bytes;
+  meta.out_of_data_space = true;
+  dm_.BumpEvent("warmblock-pool");
+  ASSERT_TRUE(Eventually([&] { return p_->Report()->full; }));
+  auto rep = p_->Report();
+  EXPECT_EQ(rep->data_total_bytes, 8ull << 30);
+  EXPECT_EQ(rep->data_limit_bytes, 8ull << 30);
+  EXPECT_EQ(rep->grow_events, 0u);
+  EXPECT_NE(rep->full_reason.find("set pool.max_data_size"), std::string::npos) << rep->full_reason;
 }
 
 TEST_F(ProvisionerTest, BadRequestsNameTheField) {

@@ -200,6 +200,15 @@ int main(int argc, char** argv) {
     auto pct = [](uint64_t a, uint64_t b) { return b == 0 ? 0.0 : 100.0 * static_cast<double>(a) / b; };
     std::printf("data       %s used of %s (%.1f%%)\n", FormatSize(p["data_used_bytes"]).c_str(),
                 FormatSize(p["data_total_bytes"]).c_str(), pct(p["data_used_bytes"], p["data_total_bytes"]));
+    // Older daemons do not report growth.
+    if (p.contains("data_limit_bytes")) {
+      uint64_t limit = p["data_limit_bytes"], total = p["data_total_bytes"];
+      std::printf("growth     %s (%llu since start-up)\n",
+                  limit > total ? ("up to " + FormatSize(limit)).c_str() : "none, at its limit",
+                  static_cast<unsigned long long>(p["grow_events"].get<uint64_t>()));
+      std::printf("state      %s\n",
+                  p["full"].get<bool>() ? ("FULL: " + p["full_reason"].get<std::string>()).c_str() : "has space");
+    }
     std::printf("metadata   %s used of %s (%.1f%%)\n", FormatSize(p["metadata_used_bytes"]).c_str(),
                 FormatSize(p["metadata_total_bytes"]).c_str(),
                 pct(p["metadata_used_bytes"], p["metadata_total_bytes"]));

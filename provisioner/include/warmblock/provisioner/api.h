@@ -10,7 +10,8 @@
 //   GET    /v1/volumes[?label=k=v...]    {"volumes": [...]}
 //   GET    /v1/volumes/NAME              the volume | 404
 //   DELETE /v1/volumes/NAME              204 | 404 | 409 while mounted
-//   GET    /v1/pool                      capacity, usage, overcommit, warm stock per class
+//   GET    /v1/pool                      capacity, usage, overcommit, warm stock per class,
+//                                        growth (data_limit_bytes, grow_events), full + full_reason
 //   GET    /v1/daemon                    version, uptime, repairs at start-up, ublk features
 //
 // Errors: {"error": "<message naming the bad field>", "code": "<kind>"} with

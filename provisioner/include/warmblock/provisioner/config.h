@@ -14,8 +14,13 @@
 //   data_size = "64G"        # embedded: sparse data file (overcommit allowed)
 //   metadata_size = "0"      # 0 = derived from data_size and block_size
 //   block_size = "64K"
+//   max_data_size = "0"      # embedded: the data file grows up to this when
+//                            # free space falls to the low-water mark (5%);
+//                            # 0 = data_size, no growth: growing takes host
+//                            # disk space, so it is the admin's choice
+//   grow_step = "0"          # added per growth, 0 = data_size
 //   data_device = ""         # both set: use these block devices instead
-//   metadata_device = ""
+//   metadata_device = ""     # (they do not grow: no max_data_size/grow_step)
 //
 //   [warm]
 //   refill_concurrency = 2   # volumes prepared at once in the background
@@ -51,12 +56,18 @@ struct Config {
 
   uint64_t pool_data_bytes = 64ull << 30;
   uint64_t pool_metadata_bytes = 0;
+  uint64_t pool_max_data_bytes = 0;   // 0 = pool_data_bytes
+  uint64_t pool_grow_step_bytes = 0;  // 0 = pool_data_bytes
   uint64_t pool_block_bytes = 64 << 10;
   std::string pool_data_device;
   std::string pool_metadata_device;
 
   unsigned refill_concurrency = 2;
   std::vector<VolumeClass> classes = {VolumeClass{"small", "ext4", 1ull << 30, 8}};
+
+  // The largest the embedded pool's data may grow to (pool_data_bytes when
+  // it does not grow).
+  uint64_t MaxPoolDataBytes() const;
 
   // The class of this filesystem and exact size, or nullptr.
   const VolumeClass* FindClass(const std::string& fs, uint64_t size_bytes) const;

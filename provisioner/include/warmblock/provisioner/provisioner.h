@@ -96,6 +96,13 @@ struct PoolReport {
   uint64_t transaction_id = 0;
   unsigned volumes = 0;
   std::vector<ClassReport> classes;
+  // What the data may grow to (pool.max_data_size, never below the current
+  // size); data_total_bytes where the pool does not grow.
+  uint64_t data_limit_bytes = 0;
+  uint64_t grow_events = 0;  // growths since start-up
+  // Out of space: creates get kNoSpace with full_reason, which says what to do.
+  bool full = false;
+  std::string full_reason;
 };
 
 class Provisioner {
