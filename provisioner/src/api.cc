@@ -1,5 +1,6 @@
 #include "warmblock/provisioner/api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -67,6 +68,10 @@ std::string Who(const Peer& p) {
   return "pid " + std::to_string(p.pid) + " uid " + std::to_string(p.uid) + " gid " + std::to_string(p.gid);
 }
 
+bool HasControl(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
 // Parses the body of POST /v1/volumes, refusing unknown fields and wrong
 // types by name.
 Result<CreateRequest> ParseCreate(const std::string& body) {
@@ -108,6 +113,11 @@ Result<CreateRequest> ParseCreate(const std::string& body) {
       if (!v.is_string()) return Status::InvalidArgument("labels." + k + ": must be a string");
       if (k.empty() || k.size() > 128 || v.get<std::string>().size() > 1024)
         return Status::InvalidArgument("labels: keys are 1-128 bytes, values at most 1024");
+      // A key is matched by ?label=KEY=VALUE, so it cannot hold '='; control
+      // characters (a NUL above all) would cut or forge lines where labels
+      // are printed and logged.
+      if (k.find('=') != std::string::npos || HasControl(k) || HasControl(v.get<std::string>()))
+        return Status::InvalidArgument("labels: keys may not hold '=', and neither keys nor values control characters");
       r.labels[k] = v.get<std::string>();
     }
   }

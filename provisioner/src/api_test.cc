@@ -148,6 +148,10 @@ TEST_F(ApiTest, BadRequestsAre400NamingTheField) {
       {R"({"name":"a","size":"lots"})", "size"},
       {R"({"name":"a","size":-5})", "size"},
       {R"({"name":"a","class":"small","labels":{"k":1}})", "labels.k"},
+      // Found by tests/reliability/access.sh: a NUL in a key was accepted.
+      {R"({"name":"a","class":"small","labels":{"a\u0000":"b"}})", "labels"},
+      {R"({"name":"a","class":"small","labels":{"k":"line\nforged"}})", "labels"},
+      {R"({"name":"a","class":"small","labels":{"a=b":"c"}})", "labels"},
       {R"({"name":"a","class":"small","ephemeral":"yes"})", "ephemeral"},
       {R"({"name":"a","class":"small","ephemeral":true,"owner_pid":0})", "owner_pid"},
       {R"({"name":"a","class":"small","ephemeral":true,"owner_pid":"1"})", "owner_pid"},
