@@ -416,6 +416,7 @@ class Impl final : public Provisioner {
   Status Repair() {
     WB_ASSIGN_OR_RETURN(auto rows, store_->List());
     std::set<std::string> owned;
+    std::vector<VolumeRecord*> to_serve;
     for (auto& r : rows) {
       auto thin = pool_->FindByName(r.thin_name);
       if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting) {
@@ -447,10 +448,16 @@ class Impl final : public Provisioner {
         continue;
       }
       if (r.state == VolumeState::kWarm || r.state == VolumeState::kReady) {
-        WB_RETURN_IF_ERROR(Serve(&r));
+        to_serve.push_back(&r);
         if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
       }
     }
+    // Every disk a previous process left is adopted before any new one
+    // starts: a new disk takes the lowest free number, which after a reboot
+    // is one that a later row still names, and adopting that live disk
+    // fails only after ublk's ~10 s of busy retries (seen after power cuts).
+    for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/true));
+    for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/false));
     // Disks of this daemon that nobody adopted (their row is gone, or a
     // crash came between adding the disk and recording it).
     for (uint32_t id : svc_.ublk->ListAbandoned()) {
@@ -477,8 +484,15 @@ class Impl final : public Provisioner {
   }
 
   // Activates row r's thin and gives it a disk: adopts the ublk device a
-  // previous process left if there is one, else starts a new one.
-  Status Serve(VolumeRecord* r) {
+  // previous process left if there is one, else starts a new one. With
+  // `adopt_only`, only adopts: a row whose disk cannot be adopted is left
+  // (with no disk number) for a later call to start a new one.
+  Status Serve(VolumeRecord* r, bool adopt_only = false) {
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      if (served_.count(r->id) != 0) return Status::OK();
+    }
+    if (adopt_only && r->ublk_id < 0) return Status::OK();
     auto thin = pool_->FindByName(r->thin_name);
     if (!thin.ok()) return thin.status();
     WB_ASSIGN_OR_RETURN(thinpool::Activation act, pool_->Activate(thin->id));
@@ -491,6 +505,8 @@ class Impl final : public Provisioner {
       } else {
         Log("could not adopt ublk device " + std::to_string(r->ublk_id) + " of " + Describe(*r) + ": " +
             adopted.status().ToString() + "; starting a new one");
+        r->ublk_id = -1;  // its number may go to another disk meanwhile
+        if (adopt_only) return Status::OK();
       }
     }
     if (!dev) {
