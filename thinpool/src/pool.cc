@@ -15,6 +15,7 @@
 
 #include "catalog.h"
 #include "warmblock/base/fd.h"
+#include "words.h"
 
 namespace warmblock::thinpool {
 namespace {
@@ -78,18 +79,6 @@ Status ExtendFile(const std::string& path, uint64_t bytes) {
   if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) < 0 || ::fsync(fd.get()) < 0)
     return Status::FromErrno(errno, "extend " + path + " to " + std::to_string(bytes) + " bytes");
   return Status::OK();
-}
-
-std::vector<std::string> Words(const std::string& s) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t j = s.find(' ', i);
-    if (j == std::string::npos) j = s.size();
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
 }
 
 // "major:minor" as the kernel prints it in a table.

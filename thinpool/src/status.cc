@@ -1,18 +1,12 @@
 #include "warmblock/thinpool/status.h"
 
 #include <charconv>
-#include <sstream>
 #include <vector>
+
+#include "words.h"
 
 namespace warmblock::thinpool {
 namespace {
-
-std::vector<std::string> Words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
 
 bool ParseU64(const std::string& s, uint64_t* out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
