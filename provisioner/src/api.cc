@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
 namespace warmblock::provisioner {
@@ -80,7 +81,7 @@ Result<CreateRequest> ParseCreate(const std::string& body) {
   if (!j.is_object()) return Status::InvalidArgument("body: must be a JSON object");
   static const std::set<std::string> kFields = {"name", "class", "size", "fs", "labels", "ephemeral", "owner_pid"};
   for (auto& [k, v] : j.items())
-    if (kFields.count(k) == 0) return Status::InvalidArgument(k + ": unknown field");
+    if (kFields.count(k) == 0) return Status::InvalidArgument(EscapeControl(k) + ": unknown field");
   CreateRequest r;
   if (!j.contains("name") || !j["name"].is_string()) return Status::InvalidArgument("name: required, a string");
   r.name = j["name"].get<std::string>();
@@ -108,11 +109,13 @@ Result<CreateRequest> ParseCreate(const std::string& body) {
     return Status::InvalidArgument("fs: comes with the class; give it only with a size");
   if (j.contains("labels")) {
     if (!j["labels"].is_object()) return Status::InvalidArgument("labels: must be an object of strings");
-    if (j["labels"].size() > 64) return Status::InvalidArgument("labels: at most 64");
+    if (j["labels"].size() > Api::kMaxLabels)
+      return Status::InvalidArgument("labels: at most " + std::to_string(Api::kMaxLabels));
     for (auto& [k, v] : j["labels"].items()) {
-      if (!v.is_string()) return Status::InvalidArgument("labels." + k + ": must be a string");
-      if (k.empty() || k.size() > 128 || v.get<std::string>().size() > 1024)
-        return Status::InvalidArgument("labels: keys are 1-128 bytes, values at most 1024");
+      if (!v.is_string()) return Status::InvalidArgument("labels." + EscapeControl(k) + ": must be a string");
+      if (k.empty() || k.size() > Api::kMaxLabelKeyBytes || v.get<std::string>().size() > Api::kMaxLabelValueBytes)
+        return Status::InvalidArgument("labels: keys are 1-" + std::to_string(Api::kMaxLabelKeyBytes) +
+                                       " bytes, values at most " + std::to_string(Api::kMaxLabelValueBytes));
       // A key is matched by ?label=KEY=VALUE, so it cannot hold '='; control
       // characters (a NUL above all) would cut or forge lines where labels
       // are printed and logged.
@@ -166,7 +169,7 @@ HttpResponse Api::Handle(const HttpRequest& r) {
   } else if (r.path == "/metrics") {
     resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET") : Metrics();
   } else if (r.path.rfind("/v1/", 0) != 0) {
-    resp = Error(404, "not_found", "no such path: " + r.path + " (the API lives under /v1/)");
+    resp = Error(404, "not_found", "no such path: " + Quoted(r.path) + " (the API lives under /v1/)");
   } else if (!ready) {
     resp = Error(503, "starting", "warmblockd is starting (repairing state, making golden images); retry shortly");
   } else if (r.path == "/v1/volumes") {
@@ -178,7 +181,7 @@ HttpResponse Api::Handle(const HttpRequest& r) {
   } else if (r.path == "/v1/daemon") {
     resp = r.method != "GET" ? Error(405, "method_not_allowed", "use GET") : Daemon();
   } else {
-    resp = Error(404, "not_found", "no such path: " + r.path);
+    resp = Error(404, "not_found", "no such path: " + Quoted(r.path));
   }
   std::lock_guard<std::mutex> lock(metrics_mu_);
   ++responses_[resp.status];
@@ -190,7 +193,8 @@ HttpResponse Api::Volumes(const HttpRequest& r) {
   if (r.method != "GET") return Error(405, "method_not_allowed", "use GET or POST");
   std::map<std::string, std::string> labels;
   for (const auto& [k, v] : r.query) {
-    if (k != "label") return Error(400, "invalid_argument", k + ": unknown query parameter (use label=KEY=VALUE)");
+    if (k != "label")
+      return Error(400, "invalid_argument", EscapeControl(k) + ": unknown query parameter (use label=KEY=VALUE)");
     size_t eq = v.find('=');
     if (eq == std::string::npos || eq == 0) return Error(400, "invalid_argument", "label: write label=KEY=VALUE");
     labels[v.substr(0, eq)] = v.substr(eq + 1);
@@ -208,25 +212,26 @@ HttpResponse Api::Create(const HttpRequest& r) {
   if (!req.ok()) return FromStatus(req.status());
   auto v = provisioner_.load()->Create(*req);
   if (!v.ok()) {
-    if (log_) log_("create \"" + req->name + "\" by " + Who(r.peer) + " failed: " + v.status().ToString());
+    if (log_) log_("create " + Quoted(req->name) + " by " + Who(r.peer) + " failed: " + v.status().ToString());
     return FromStatus(v.status());
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Observe(v->source, secs);
   if (log_ && v->source != "existing")
-    log_("created volume \"" + v->name + "\" (" + v->source + ", " + v->device + ") for " + Who(r.peer));
+    log_("created volume " + Quoted(v->name) + " (" + v->source + ", " + v->device + ") for " + Who(r.peer));
   return Json(v->source == "existing" ? 200 : 201, VolumeJson(*v));
 }
 
 HttpResponse Api::Volume(const HttpRequest& r, const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos) return Error(404, "not_found", "no such path: " + r.path);
+  if (name.empty() || name.find('/') != std::string::npos)
+    return Error(404, "not_found", "no such path: " + Quoted(r.path));
   if (r.method == "GET") {
     auto v = provisioner_.load()->Get(name);
     return v.ok() ? Json(200, VolumeJson(*v)) : FromStatus(v.status());
   }
   if (r.method == "DELETE") {
     Status s = provisioner_.load()->Delete(name);
-    if (log_) log_("delete volume \"" + name + "\" by " + Who(r.peer) + ": " + (s.ok() ? "done" : s.ToString()));
+    if (log_) log_("delete volume " + Quoted(name) + " by " + Who(r.peer) + ": " + (s.ok() ? "done" : s.ToString()));
     return s.ok() ? HttpResponse{204, "", "application/json"} : FromStatus(s);
   }
   return Error(405, "method_not_allowed", "use GET or DELETE");

@@ -168,6 +168,44 @@ TEST_F(ApiTest, BadRequestsAre400NamingTheField) {
   EXPECT_EQ(Call("GET", "/v1/volumes", "", {{"label", "novalue"}}).status, 400);
 }
 
+// Every limit of a create can be reached: the largest request the label
+// rules allow, written as verbosely as JSON allows, fits the body cap.
+TEST_F(ApiTest, ARequestAtEveryLabelLimitFitsTheBodyCap) {
+  api_.Attach(&p_, nullptr);
+  auto escaped = [](size_t n, char c) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i)
+      out += "\\u00" + std::string(1, "0123456789abcdef"[c >> 4]) + "0123456789abcdef"[c & 15];
+    return out;
+  };
+  std::string body = R"({"name":"full","class":"small","labels":{)";
+  for (size_t i = 0; i < Api::kMaxLabels; ++i) {
+    std::string key = escaped(Api::kMaxLabelKeyBytes - 2, 'k') + escaped(1, static_cast<char>('A' + i / 26)) +
+                      escaped(1, static_cast<char>('a' + i % 26));
+    body += (i ? "," : "") + std::string("\"") + key + "\":\"" + escaped(Api::kMaxLabelValueBytes, 'v') + "\"";
+  }
+  body += "}}";
+  ASSERT_LE(body.size(), Api::kMaxBodyBytes);
+  auto r = Call("POST", "/v1/volumes", body);
+  ASSERT_EQ(r.status, 201) << r.body.substr(0, 200);
+  EXPECT_EQ(Body(r)["labels"].size(), Api::kMaxLabels);
+}
+
+// A refused name with a newline must not reach the log (or the answer) as
+// a second line that reads like the daemon's own.
+TEST_F(ApiTest, ClientTextInLogsAndErrorsCannotForgeLines) {
+  api_.Attach(&p_, nullptr);
+  json req = {{"name", "x\nwarmblockd: created volume \"evil\""}, {"class", "small"}};
+  auto r = Call("POST", "/v1/volumes", req.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r)["error"].get<std::string>().find('\n'), std::string::npos) << r.body;
+  ASSERT_FALSE(log_.empty());
+  for (const auto& line : log_) EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_NE(log_.back().find("x\\nwarmblockd"), std::string::npos) << log_.back();
+  r = Call("GET", "/v1/volumes", "", {{"col\nour", "red"}});
+  EXPECT_EQ(Body(r)["error"].get<std::string>().find('\n'), std::string::npos) << r.body;
+}
+
 TEST_F(ApiTest, StatusCodesForConflictsFullPoolsAndWrongPaths) {
   api_.Attach(&p_, nullptr);
   ASSERT_EQ(Call("POST", "/v1/volumes", R"({"name":"a","class":"small"})").status, 201);

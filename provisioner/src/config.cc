@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
 namespace warmblock::provisioner {
@@ -71,6 +72,8 @@ class Reader {
         WB_RETURN_IF_ERROR(String(v, key, &c->socket_group));
       } else if (key == "orphan_grace_s") {
         WB_RETURN_IF_ERROR(Unsigned(v, key, 3600, &c->orphan_grace_s));
+      } else if (key == "held_io_timeout_s") {
+        WB_RETURN_IF_ERROR(Unsigned(v, key, 86400, &c->held_io_timeout_s));
       } else if (key == "reactors") {
         WB_RETURN_IF_ERROR(Unsigned(v, key, 256, &c->reactors));
       } else if (key == "pool" && v.is_table()) {
@@ -186,10 +189,10 @@ Status ValidateConfig(const Config& c) {
   if (c.refill_concurrency == 0) return bad("warm.refill_concurrency", "must be at least 1");
   std::set<std::string> names;
   for (const auto& vc : c.classes) {
-    std::string key = "class \"" + vc.name + "\"";
+    std::string key = "class " + Quoted(vc.name);
     if (!ValidClassName(vc.name)) return bad(key, "name must be 1-32 of a-z, 0-9 and '-', not starting with '-'");
     if (!names.insert(vc.name).second) return bad(key, "defined twice");
-    if (!IsSupportedFs(vc.fs)) return bad(key, "fs must be ext4 or xfs, not \"" + vc.fs + "\"");
+    if (!IsSupportedFs(vc.fs)) return bad(key, "fs must be ext4 or xfs, not " + Quoted(vc.fs));
     uint64_t min = vc.fs == "xfs" ? (300ull << 20) : (16ull << 20);
     if (vc.size_bytes < min || vc.size_bytes % (1 << 20) != 0)
       return bad(key, "size must be a whole number of MiB, at least " + FormatSize(min) + " for " + vc.fs);

@@ -25,6 +25,7 @@ socket = "/run/wb.sock"
 socket_group = "storage"
 reactors = 4
 orphan_grace_s = 30
+held_io_timeout_s = 5
 [pool]
 data_size = "10G"
 metadata_size = 67108864
@@ -56,6 +57,7 @@ warm = 2
   EXPECT_EQ(c->MaxPoolDataBytes(), 40ull << 30);
   EXPECT_EQ(c->refill_concurrency, 3u);
   EXPECT_EQ(c->orphan_grace_s, 30u);
+  EXPECT_EQ(c->held_io_timeout_s, 5u);
   ASSERT_EQ(c->classes.size(), 2u);
   EXPECT_EQ(c->classes[0].fs, "ext4") << "fs defaults to ext4";
   EXPECT_EQ(c->classes[0].size_bytes, 512ull << 20);

@@ -17,6 +17,7 @@
 
 #include "process.h"
 #include "store.h"
+#include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
 namespace warmblock::provisioner {
@@ -139,10 +140,10 @@ class Impl final : public Provisioner {
     const VolumeClass* cls = nullptr;
     if (!req.class_name.empty()) {
       cls = cfg_.FindClass(req.class_name);
-      if (cls == nullptr) return Status::InvalidArgument("class: no class named \"" + req.class_name + "\"");
+      if (cls == nullptr) return Status::InvalidArgument("class: no class named " + Quoted(req.class_name));
       spec = *cls;
     } else {
-      if (!IsSupportedFs(req.fs)) return Status::InvalidArgument("fs: must be ext4 or xfs, not \"" + req.fs + "\"");
+      if (!IsSupportedFs(req.fs)) return Status::InvalidArgument("fs: must be ext4 or xfs, not " + Quoted(req.fs));
       if (req.size_bytes < (16ull << 20) || req.size_bytes % (1 << 20) != 0 || req.size_bytes > (1ull << 50))
         return Status::InvalidArgument("size: must be a whole number of MiB between 16M and 1P");
       cls = cfg_.FindClass(req.fs, req.size_bytes);
@@ -156,11 +157,24 @@ class Impl final : public Provisioner {
       owner_start = *start;
     }
 
+    // Declared before the lock so that it ends after it: the reservation
+    // takes mu_ to end.
+    std::optional<NameReservation> reserved;
     std::unique_lock<std::mutex> lock(mu_);
+    // Identical requests racing each other get the one volume the first
+    // makes (it may take seconds on the grown and cold paths); another spec
+    // for the name is a conflict at once.
+    for (auto it = creating_.find(req.name); it != creating_.end(); it = creating_.find(req.name)) {
+      if (it->second != PendingSpec{spec.fs, spec.size_bytes, req.ephemeral})
+        return Status::AlreadyExists("volume " + Quoted(req.name) +
+                                     " is being created with another size, filesystem or lifetime");
+      created_cv_.wait(lock);
+    }
     auto existing = store_->FindByName(req.name);
     if (existing.ok()) {
       if (existing->fs != spec.fs || existing->size_bytes != spec.size_bytes || existing->ephemeral != req.ephemeral)
-        return Status::AlreadyExists("volume \"" + req.name + "\" exists with another size, filesystem or lifetime");
+        return Status::AlreadyExists("volume " + Quoted(req.name) +
+                                     " exists with another size, filesystem or lifetime");
       WB_RETURN_IF_ERROR(CheckSettled(*existing));
       return ToVolume(*existing, "existing");
     }
@@ -201,14 +215,13 @@ class Impl final : public Provisioner {
         donor->warm.pop_front();
         ++donor->hits;
         refill_cv_.notify_one();
+        reserved.emplace(this, req.name, PendingSpec{spec.fs, spec.size_bytes, req.ephemeral});
         lock.unlock();
         auto grown = GrowWarm(row, req, owner_start, spec.size_bytes);
         if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
-        Log("growing a warm volume for \"" + req.name + "\" failed (" + grown.status().ToString() +
+        Log("growing a warm volume for " + Quoted(req.name) + " failed (" + grown.status().ToString() +
             "); making it cold");
         lock.lock();
-        if (store_->FindByName(req.name).ok())
-          return Status::Error(Status::Code::kBusy, "volume \"" + req.name + "\" appeared meanwhile; retry");
       }
     }
 
@@ -222,12 +235,42 @@ class Impl final : public Provisioner {
     r.size_bytes = spec.size_bytes;
     r.thin_name = RandomThinName("v");
     WB_RETURN_IF_ERROR(store_->Insert(&r));
+    if (!reserved) reserved.emplace(this, req.name, PendingSpec{spec.fs, spec.size_bytes, req.ephemeral});
     std::optional<uint32_t> origin;
     if (cls != nullptr) origin = classes_[cls->name].golden;
     lock.unlock();
     WB_RETURN_IF_ERROR(Prepare(&r, origin, VolumeState::kReady));
     return ToVolume(r, "cold");
   }
+
+  // What a create in progress asks for; an identical request waits for it.
+  struct PendingSpec {
+    std::string fs;
+    uint64_t size_bytes = 0;
+    bool ephemeral = false;
+    bool operator==(const PendingSpec&) const = default;
+  };
+
+  // A name being created outside mu_ (grown or cold): in creating_ from
+  // construction (under mu_) until destruction (which takes mu_), when the
+  // requests waiting for it look again.
+  class NameReservation {
+   public:
+    NameReservation(Impl* self, std::string name, PendingSpec spec) : self_(self), name_(std::move(name)) {
+      self_->creating_.emplace(name_, std::move(spec));
+    }
+    ~NameReservation() {
+      std::lock_guard<std::mutex> lock(self_->mu_);
+      self_->creating_.erase(name_);
+      self_->created_cv_.notify_all();
+    }
+    NameReservation(const NameReservation&) = delete;
+    NameReservation& operator=(const NameReservation&) = delete;
+
+   private:
+    Impl* self_;
+    std::string name_;
+  };
 
   // Fills in what a request makes of a warm row: its name, labels and
   // lifetime, ready now.
@@ -266,7 +309,7 @@ class Impl final : public Provisioner {
     if (!s.ok()) {
       (void)DropThin(r);
       return Status::Error(s.code() == Status::Code::kAlreadyExists ? Status::Code::kBusy : Status::Code::kIOError,
-                           "grow a warm volume for \"" + req.name + "\": " + s.ToString());
+                           "grow a warm volume for " + Quoted(req.name) + ": " + s.ToString());
     }
     return ToVolume(r, "grown");
   }
@@ -275,7 +318,7 @@ class Impl final : public Provisioner {
     std::lock_guard<std::mutex> lock(mu_);
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
     if (r.state != VolumeState::kReady && r.state != VolumeState::kLost)
-      return Status::NotFound("volume \"" + name + "\" is being " + StateName(r.state));
+      return Status::NotFound("volume " + Quoted(name) + " is being " + StateName(r.state));
     return ToVolume(r, "existing");
   }
 
@@ -302,7 +345,7 @@ class Impl final : public Provisioner {
   Status DeleteRow(const std::string& name, std::optional<int64_t> row) {
     std::unique_lock<std::mutex> lock(mu_);
     WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
-    if (row && r.id != *row) return Status::NotFound("volume \"" + name + "\" is another volume now");
+    if (row && r.id != *row) return Status::NotFound("volume " + Quoted(name) + " is another volume now");
     // A row an earlier Delete left deleting (its thin would not go) is
     // finished by this one.
     bool resume = r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0;
@@ -319,7 +362,7 @@ class Impl final : public Provisioner {
     if (s.ok()) s = DropThin(r);
     lock.lock();
     deleting_.erase(r.id);
-    return s.Annotate("delete volume \"" + name + "\"");
+    return s.Annotate("delete volume " + Quoted(name));
   }
 
   Result<PoolReport> Report() override {
@@ -429,7 +472,7 @@ class Impl final : public Provisioner {
         if (r.state == VolumeState::kReady) {
           r.state = VolumeState::kLost;
           WB_RETURN_IF_ERROR(store_->Update(r));
-          Note("volume \"" + r.name + "\" lost its thin " + r.thin_name + "; marked lost");
+          Note("volume " + Quoted(r.name) + " lost its thin " + r.thin_name + "; marked lost");
         } else if (r.state != VolumeState::kLost) {
           WB_RETURN_IF_ERROR(store_->Remove(r.id));
           Note("dropped " + Describe(r) + ": its thin is gone");
@@ -442,7 +485,7 @@ class Impl final : public Provisioner {
         continue;
       }
       if (r.state == VolumeState::kWarm && classes_.count(r.class_name) == 0) {
-        Note("dropped warm " + Describe(r) + ": class \"" + r.class_name + "\" is no longer configured");
+        Note("dropped warm " + Describe(r) + ": class " + Quoted(r.class_name) + " is no longer configured");
         WB_RETURN_IF_ERROR(DropThin(r));
         owned.erase(r.thin_name);
         continue;
@@ -479,7 +522,7 @@ class Impl final : public Provisioner {
   }
 
   static std::string Describe(const VolumeRecord& r) {
-    return (r.name.empty() ? std::string(StateName(r.state)) + " volume" : "volume \"" + r.name + "\"") + " (thin " +
+    return (r.name.empty() ? std::string(StateName(r.state)) + " volume" : "volume " + Quoted(r.name)) + " (thin " +
            r.thin_name + ")";
   }
 
@@ -555,7 +598,7 @@ class Impl final : public Provisioner {
     bool deleting = r.state == VolumeState::kDeleting || deleting_.count(r.id) != 0;
     if (!deleting && r.state != VolumeState::kCreating) return Status::OK();
     return Status::Error(Status::Code::kBusy,
-                         "volume \"" + r.name + "\" is being " + (deleting ? "deleted" : "created") + "; retry");
+                         "volume " + Quoted(r.name) + " is being " + (deleting ? "deleted" : "created") + "; retry");
   }
 
   // Stops the disk of row `row`, if it has one. Without `force`, kBusy (and
@@ -737,7 +780,7 @@ class Impl final : public Provisioner {
       }
     }
     for (const auto& r : unfinished)
-      if (DeleteRow(r.name, r.id).ok()) Log("finished the deletion of volume \"" + r.name + "\"");
+      if (DeleteRow(r.name, r.id).ok()) Log("finished the deletion of volume " + Quoted(r.name));
     // /proc is read outside the lock: hand-outs do not wait for it.
     auto now = std::chrono::steady_clock::now();
     std::map<int64_t, std::chrono::steady_clock::time_point> gone;
@@ -748,7 +791,7 @@ class Impl final : public Provisioner {
       if (now - gone[r.id] < std::chrono::seconds(cfg_.orphan_grace_s)) continue;
       Status s = DeleteRow(r.name, r.id);
       std::string why =
-          "ephemeral volume \"" + r.name + "\": its owner, pid " + std::to_string(r.owner_pid) + ", is gone";
+          "ephemeral volume " + Quoted(r.name) + ": its owner, pid " + std::to_string(r.owner_pid) + ", is gone";
       if (s.ok()) {
         Log("released " + why);
       } else if (s.code() != Status::Code::kNotFound && reap_busy_.insert(r.id).second) {
@@ -857,8 +900,10 @@ class Impl final : public Provisioner {
   std::chrono::steady_clock::time_point grow_retry_at_;
   std::string grow_error_;
   std::condition_variable refill_cv_, warm_cv_;
-  std::set<int64_t> deleting_;   // rows a Delete is working on, outside mu_
-  std::set<int64_t> reap_busy_;  // orphan rows whose release failed, logged once; monitor thread only
+  std::map<std::string, PendingSpec> creating_;  // names a Create is making outside mu_
+  std::condition_variable created_cv_;           // a name left creating_
+  std::set<int64_t> deleting_;                   // rows a Delete is working on, outside mu_
+  std::set<int64_t> reap_busy_;                  // orphan rows whose release failed, logged once; monitor thread only
   // Row -> when its owner was first seen gone; monitor thread only.
   std::map<int64_t, std::chrono::steady_clock::time_point> orphan_since_;
   std::vector<std::thread> refillers_;
@@ -879,7 +924,7 @@ uint32_t OwnerTag(const std::string& state_dir) {
 
 Status ValidateVolumeName(const std::string& name) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("name: \"" + name + "\" " + why +
+    return Status::InvalidArgument("name: " + Quoted(name) + " " + why +
                                    " (1-63 of A-Z a-z 0-9 _ . -, not starting with . _ or -)");
   };
   if (name.empty() || name.size() > 63) return bad("has the wrong length");

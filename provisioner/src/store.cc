@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "warmblock/base/text.h"
+
 namespace warmblock::provisioner {
 namespace {
 
@@ -43,7 +45,7 @@ const char* const kStateNames[] = {"creating", "golden", "warm", "ready", "delet
 Result<VolumeState> ParseState(const std::string& s) {
   for (int i = 0; i < 6; ++i)
     if (s == kStateNames[i]) return static_cast<VolumeState>(i);
-  return Status::Corruption("unknown volume state \"" + s + "\" in the database");
+  return Status::Corruption("unknown volume state " + Quoted(s) + " in the database");
 }
 
 Status SqlError(sqlite3* db, int rc, const std::string& what) {
@@ -265,7 +267,7 @@ Result<VolumeRecord> Store::FindByName(const std::string& name) const {
   Stmt s(db_, (std::string("SELECT ") + kColumns + " FROM volumes WHERE name=?1").c_str());
   s.Bind(1, name);
   WB_ASSIGN_OR_RETURN(bool row, s.Step("read volume " + name));
-  if (!row) return Status::NotFound("no volume named \"" + name + "\"");
+  if (!row) return Status::NotFound("no volume named " + Quoted(name));
   return ReadRow(s);
 }
 

@@ -9,6 +9,10 @@
 //   orphan_grace_s = 10                       # an ephemeral volume whose owner is gone
 //                                             # is released after this long, if its
 //                                             # poststop hook has not done it
+//   held_io_timeout_s = 120                   # after a stop, disks wait this long for
+//                                             # the next warmblockd (I/O held); then
+//                                             # they are removed and held I/O fails;
+//                                             # 0 = wait for the next start forever
 //
 //   [pool]
 //   data_size = "64G"        # embedded: sparse data file (overcommit allowed)
@@ -53,6 +57,7 @@ struct Config {
   std::string socket_group = "warmblock";
   unsigned reactors = 0;
   unsigned orphan_grace_s = 10;
+  unsigned held_io_timeout_s = 120;
 
   uint64_t pool_data_bytes = 64ull << 30;
   uint64_t pool_metadata_bytes = 0;
