@@ -11,11 +11,14 @@
 #include <ctime>
 #include <mutex>
 
+#include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 #include "warmblock/provisioner/api.h"
 #include "warmblock/provisioner/config.h"
 #include "warmblock/provisioner/http_server.h"
 #include "warmblock/provisioner/provisioner.h"
+#include "warmblock/provisioner/releaser.h"
+#include "warmblock/provisioner/state_lock.h"
 #include "warmblock/thinpool/kernel.h"
 #include "warmblock/ublk/ublk.h"
 
@@ -26,11 +29,12 @@ using namespace warmblock::provisioner;
 
 constexpr const char* kVersion = "0.1.0";
 
-// One line per event on stderr (the journal under systemd).
+// One line per event on stderr (the journal under systemd). Control
+// characters are escaped, whatever a message quotes: one event is one line.
 void Log(const std::string& line) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  std::fprintf(stderr, "warmblockd: %s\n", line.c_str());
+  std::fprintf(stderr, "warmblockd: %s\n", EscapeControl(line).c_str());
 }
 
 int Fail(const Status& s) {
@@ -57,6 +61,35 @@ int64_t NowMs() {
       .count();
 }
 
+// --release-held: see ReleaseHeldDisks.
+int RunReleaser(const Config& config) {
+  if (config.held_io_timeout_s == 0) return 0;
+  ublk::ServerOptions uo;
+  uo.reactors = 1;
+  uo.owner = OwnerTag(config.state_dir);
+  uo.log = Log;
+  auto ublk_server = ublk::Server::Start(uo);
+  if (!ublk_server.ok()) return Fail(ublk_server.status());
+  ReleaseOptions o;
+  o.state_dir = config.state_dir;
+  o.timeout_s = config.held_io_timeout_s;
+  o.ublk = ublk_server->get();
+  o.log = Log;
+  auto released = ReleaseHeldDisks(o);
+  if (!released.ok()) return Fail(released.status());
+  if (*released > 0)
+    Log("released " + std::to_string(*released) + " disk(s) that waited " + std::to_string(o.timeout_s) +
+        " s for a warmblockd; the next start serves their volumes on new disks");
+  return 0;
+}
+
+// Where this program is, for starting the releaser.
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,7 +99,7 @@ int main(int argc, char** argv) {
       "warmblockd"};
   std::string config_path = "/etc/warmblock/warmblockd.toml";
   std::string state_dir, socket, pool_size;
-  bool check = false, version = false, teardown = false;
+  bool check = false, version = false, teardown = false, release_held = false, no_releaser = false;
   app.add_option("-c,--config", config_path, "configuration file (TOML); a missing default file means defaults");
   app.add_option("--state-dir", state_dir, "overrides state_dir: database, pool catalogue and pool files");
   app.add_option("--socket", socket, "overrides socket: the API's Unix socket");
@@ -75,6 +108,13 @@ int main(int argc, char** argv) {
   app.add_flag("--teardown", teardown,
                "stop every volume's disk and remove the pool's devices, keeping all state and data, then exit "
                "(for maintenance or uninstall; refused while a volume is mounted; the next start brings all back)");
+  app.add_flag("--release-held", release_held,
+               "wait held_io_timeout_s for a warmblockd to take the state directory; if none does, remove the "
+               "disks the stopped one left (their held I/O fails; volumes and data stay), then exit. A stopping "
+               "warmblockd starts this itself; the systemd unit runs it from ExecStopPost instead");
+  app.add_flag("--no-releaser", no_releaser,
+               "on stopping, do not start the releaser (--release-held): the systemd unit starts it outside the "
+               "service, where stopping the service does not kill it");
   app.add_flag("--version", version, "print the version and exit");
   app.footer(
       "Examples:\n"
@@ -107,6 +147,13 @@ int main(int argc, char** argv) {
       std::printf("class %s: %s %s, %u warm\n", c.name.c_str(), c.fs.c_str(), FormatSize(c.size_bytes).c_str(), c.warm);
     return 0;
   }
+
+  // Nothing under the state directory is read before it is ours: a second
+  // daemon on the same state would adopt or replace the first one's disks.
+  // A releaser holds it only for the moment it works, so it is waited for.
+  if (release_held) return RunReleaser(config);
+  auto state_lock = StateLock::Acquire(config.state_dir, StateLock::Role::kDaemon, /*wait_ms=*/30000);
+  if (!state_lock.ok()) return Fail(state_lock.status());
 
   // Signals are taken synchronously by the main loop below.
   sigset_t signals;
@@ -191,5 +238,18 @@ int main(int argc, char** argv) {
   sd_notify(0, "STOPPING=1");
   http.reset();
   prov->reset();
+  // Let go of the state first: from now on, a lock the releaser sees is the
+  // next daemon's.
+  { StateLock done = std::move(state_lock).value(); }
+  if (config.held_io_timeout_s > 0 && !no_releaser) {
+    // The disks wait for the next start with their I/O held; the releaser
+    // bounds that wait (it does nothing once a daemon holds the state).
+    std::vector<std::string> argv = {SelfPath(), "--release-held", "--state-dir", config.state_dir};
+    if (app.count("--config") != 0) argv.insert(argv.end(), {"--config", config_path});
+    Status s = StartReleaser(argv);
+    Log(s.ok() ? "disks stay up for the next start; without one in " + std::to_string(config.held_io_timeout_s) +
+                     " s (held_io_timeout_s) they are removed and held I/O fails"
+               : "could not start the releaser (" + s.ToString() + "): disks wait for the next start however long");
+  }
   return 0;
 }

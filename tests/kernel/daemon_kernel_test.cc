@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -44,7 +45,7 @@ class Daemon : public ::testing::Test {
     fs::create_directories(dir_);
     socket_ = dir_ + "/api.sock";
     config_ = dir_ + "/warmblockd.toml";
-    std::ofstream(config_) << "state_dir = \"" << dir_ << "/state\"\n"
+    std::ofstream(config_) << extra_top_ << "state_dir = \"" << dir_ << "/state\"\n"
                            << "socket = \"" << socket_ << "\"\n"
                            << "reactors = 2\n"
                            << "[pool]\ndata_size = \"2G\"\n"
@@ -150,6 +151,7 @@ class Daemon : public ::testing::Test {
 
   std::string dir_, socket_, config_, log_;
   std::string extra_classes_;  // appended to the configuration by Prepare
+  std::string extra_top_;      // top-level keys, prepended by Prepare
   pid_t pid_ = -1;
   std::vector<std::string> mounts_;
 };
@@ -215,8 +217,10 @@ TEST_F(Daemon, BadInputGetsClearErrorsAndExitCodes) {
   EXPECT_EQ(Cli({"volume", "create", "x", "--size", "1G", "--fs", "btrfs"}, &out), 2);
   EXPECT_EQ(Cli({"volume", "rm", "nothing"}, &out), 3);
   std::string code;
-  RunCapture({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket_, "-X", "POST", "-d",
-              std::string(100000, 'x'), "http://x/v1/volumes"},
+  std::string big = dir_ + "/big-body";
+  std::ofstream(big) << std::string((512 << 10) + 1, 'x');  // one byte over the body cap
+  RunCapture({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket_, "-X", "POST",
+              "--data-binary", "@" + big, "http://x/v1/volumes"},
              &code);
   EXPECT_EQ(code, "413");
   struct stat st {};
@@ -249,6 +253,103 @@ TEST_F(Daemon, KillNineAndRestartKeepsVolumesAndTheirDisks) {
   bool adopted = false;
   for (const auto& line : status["repairs"]) adopted |= line.get<std::string>().find("adopted " + dev) == 0;
   EXPECT_TRUE(adopted) << status.dump(2);
+}
+
+// Two daemons on one state directory would adopt or replace each other's
+// disks: the second is refused before it reads anything, naming the first.
+TEST_F(Daemon, ASecondDaemonOnTheSameStateIsRefusedAndChangesNothing) {
+  json v = CliJson({"volume", "create", "keep", "--class", "small"});
+  std::string dev = v["device"];
+  auto disks = [] {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator("/sys/class/ublk-char")) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // The stock refills after the hand-out: count the disks once it is full.
+  WaitWarm(std::chrono::steady_clock::now() + std::chrono::seconds(120));
+  auto before = disks();
+  std::string out;
+  // (its message is on stderr; a daemon that wrongly starts is stopped)
+  int rc = RunCapture({"timeout", "60", "sh", "-c", "exec \"$0\" \"$@\" 2>&1", WARMBLOCKD, "--config", config_,
+                       "--socket", dir_ + "/second.sock"},
+                      &out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("in use by warmblockd daemon pid " + std::to_string(pid_)), std::string::npos) << out;
+  EXPECT_NE(::access((dir_ + "/second.sock").c_str(), F_OK), 0) << "the second daemon made no socket";
+  EXPECT_EQ(disks(), before) << "no ublk device added or removed";
+  EXPECT_EQ(CliJson({"volume", "inspect", "keep"})["device"], dev);
+  // Maintenance is refused as well while the daemon runs.
+  EXPECT_NE(RunCapture({WARMBLOCKD, "--config", config_, "--teardown"}, &out), 0) << out;
+  EXPECT_EQ(disks(), before);
+}
+
+// A stopped daemon's disks hold their I/O for the next start, which adopts
+// them with nothing lost; if none comes within held_io_timeout_s they are
+// removed: held I/O fails instead of hanging, the filesystem can be
+// unmounted, and the volume is still there for the next start.
+class DaemonWithShortHold : public Daemon {
+ protected:
+  void SetUp() override {
+    extra_top_ = "held_io_timeout_s = 4\n";
+    Daemon::SetUp();
+  }
+};
+
+TEST_F(DaemonWithShortHold, AStopHoldsIoForARestartAndFailsItOnceNoDaemonCame) {
+  json v = CliJson({"volume", "create", "held", "--class", "small"});
+  std::string dev = v["device"];
+  std::string mnt = Mount(dev);
+  std::ofstream(mnt + "/before") << "written before the stop";
+  ::sync();
+  // A restart within the timeout: the same disk, adopted; nothing removed.
+  StopDaemon(SIGTERM);
+  StartDaemon();
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_EQ(CliJson({"volume", "inspect", "held"})["device"], dev);
+  EXPECT_EQ(::access(dev.c_str(), F_OK), 0) << "the releaser left the adopted disk alone";
+  std::ofstream(mnt + "/after-restart") << "x";
+  int dirfd = ::open(mnt.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_EQ(::syncfs(dirfd), 0) << "written through the adopted disk: " << std::strerror(errno);
+  ::close(dirfd);
+
+  // A stop with no restart: a writer waits, then fails within the bound.
+  StopDaemon(SIGTERM);
+  auto start = std::chrono::steady_clock::now();
+  pid_t writer = ::fork();
+  if (writer == 0) {
+    int fd = ::open((mnt + "/during").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && ::write(fd, "held", 4) == 4 && ::fsync(fd) == 0;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  bool ended = false;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(60) && !ended) {
+    ended = ::waitpid(writer, &status, WNOHANG) == writer;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(ended) << "held I/O still hangs 60 s after the stop:\n" << Log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "the held write fails";
+  EXPECT_GE(waited, 3.0) << "held for the next daemon first";
+  std::printf("held write failed %.1f s after the stop (held_io_timeout_s = 4)\n", waited);
+  for (int i = 0; i < 100 && ::access(dev.c_str(), F_OK) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(::access(dev.c_str(), F_OK), 0) << "the disk was removed";
+  EXPECT_EQ(::umount(mnt.c_str()), 0) << std::strerror(errno);
+  mounts_.clear();
+  EXPECT_NE(Log().find("no warmblockd took it over"), std::string::npos) << Log();
+
+  // The volume and what was written before the stop are still there.
+  StartDaemon();
+  json again = CliJson({"volume", "inspect", "held"});
+  EXPECT_EQ(again["state"], "ready");
+  std::string mnt2 = Mount(again["device"]);
+  std::ifstream in(mnt2 + "/before");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "written before the stop");
+  EXPECT_EQ(::access((mnt2 + "/after-restart").c_str(), F_OK), 0);
 }
 
 class DaemonWithXfs : public Daemon {

@@ -574,6 +574,8 @@ TEST_F(UblkKernel, AnAbandonedDeviceIsListedForItsOwnerOnlyAndDeleted) {
   EXPECT_TRUE(listed(*server_, id));
   EXPECT_FALSE(listed(**stranger, id)) << "another owner's device is never listed";
   EXPECT_EQ((*stranger)->DeleteAbandoned(static_cast<uint32_t>(id)).code(), Code::kInvalidArgument);
+  EXPECT_EQ((*stranger)->AdoptDevice(static_cast<uint32_t>(id), backing).status().code(), Code::kInvalidArgument)
+      << "another owner's device is never adopted";
   Status s = server_->DeleteAbandoned(static_cast<uint32_t>(id));
   ASSERT_TRUE(s.ok()) << s.ToString();
   std::string disk = "/dev/ublkb" + std::to_string(id);

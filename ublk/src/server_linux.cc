@@ -690,6 +690,10 @@ class ServerImpl final : public Server {
     const std::string what = "adopt ublk device " + std::to_string(id);
     auto info = control_->GetDevInfo(id);
     if (!info.ok()) return info.status().Annotate(what);
+    // Another daemon's disk (another state directory) may be mounted in its
+    // containers: never take it over.
+    if (info->ublksrv_flags != abi::WarmblockMark(options_.owner))
+      return Status::InvalidArgument(what + ": it belongs to another owner (another warmblockd's state directory)");
     if (!(info->flags & abi::kFUserRecovery))
       return Status::Unsupported(what + ": it was created without user recovery");
     auto params = control_->GetParams(id);

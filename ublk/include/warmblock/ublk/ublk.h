@@ -143,7 +143,8 @@ class Server {
   // created with recovery): START_USER_RECOVERY, fetch every tag,
   // END_USER_RECOVERY. /dev/ublkbN stays throughout; I/O the kernel held
   // meanwhile (REISSUE) completes once adopted. Queues, depth and size come
-  // from the kernel. kNotFound for an unknown id, kUnsupported if the device
+  // from the kernel. kNotFound for an unknown id, kInvalidArgument if
+  // another owner (ServerOptions::owner) added it, kUnsupported if it
   // has no recovery, kBusy if its old server is still alive after ~10 s.
   // A failure before the queues are attached leaves the device for a later
   // attempt; a failure after removes it.
