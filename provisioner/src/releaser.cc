@@ -1,5 +1,6 @@
 #include "warmblock/provisioner/releaser.h"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>  // environ
 
@@ -58,8 +59,15 @@ Status StartReleaser(const std::vector<std::string>& argv) {
   // Its own session: a terminal's Ctrl-C that stopped the daemon does not
   // reach it.
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  // Only stderr (the log) is kept: a caller reading the daemon's stdout to
+  // its end must not wait for the releaser too.
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, args[0], nullptr, &attr, args.data(), environ);
+  int rc = ::posix_spawn(&pid, args[0], &files, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::FromErrno(rc, "start " + argv[0] + " --release-held");
   return Status::OK();

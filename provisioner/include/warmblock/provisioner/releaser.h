@@ -33,7 +33,7 @@ Result<unsigned> ReleaseHeldDisks(const ReleaseOptions& options);
 
 // Starts `argv` (argv[0] an absolute path; a warmblockd --release-held) in
 // a session of its own and does not wait for it: it outlives the stopping
-// daemon. Its stdout and stderr are the caller's.
+// daemon. Its stderr is the caller's; stdin and stdout are /dev/null.
 Status StartReleaser(const std::vector<std::string>& argv);
 
 }  // namespace warmblock::provisioner
