@@ -8,17 +8,12 @@
 #include <sstream>
 #include <thread>
 
+#include "words.h"
+
 namespace warmblock::thinpool {
 namespace {
 
 constexpr uint32_t kDmMajor = 253;
-
-std::vector<std::string> Words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
 
 }  // namespace
 

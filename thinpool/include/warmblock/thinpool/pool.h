@@ -190,9 +190,10 @@ class Pool {
   const std::vector<std::string>& repairs() const;
 
  private:
-  class Impl;
+  class Impl;      // the work (pool_impl.h)
+  struct Guarded;  // Impl behind the pool's lock
   explicit Pool(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Guarded> g_;
 };
 
 // Validates a pool or thin name; kInvalidArgument with the reason.
