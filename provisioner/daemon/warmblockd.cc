@@ -11,6 +11,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "warmblock/base/clock.h"
 #include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 #include "warmblock/provisioner/api.h"
@@ -54,11 +55,6 @@ void RaiseFdLimit() {
   r.rlim_cur = r.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &r) == 0)
     Log("open file limit raised from " + std::to_string(old) + " to " + std::to_string(r.rlim_cur));
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // --release-held: see ReleaseHeldDisks.
@@ -184,7 +180,7 @@ int main(int argc, char** argv) {
     if (!fd.ok()) return Fail(fd.status());
     listen_fd = *fd;
   }
-  Api api(DaemonInfo{kVersion, (*ublk_server)->features().Describe(), NowMs()}, Log);
+  Api api(DaemonInfo{kVersion, (*ublk_server)->features().Describe(), UnixMs()}, Log);
   std::unique_ptr<HttpServer> http;
   if (listen_fd >= 0) {
     auto started = HttpServer::Start(

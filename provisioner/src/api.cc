@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "warmblock/base/clock.h"
 #include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
@@ -16,11 +17,6 @@ using json = nlohmann::json;
 
 // Upper bounds (seconds) of the hand-out latency histogram buckets.
 constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Bytes that are not UTF-8 (a path or query sent as "%FF") become U+FFFD
 // where messages echo them: dump() would otherwise throw, and the exception
@@ -276,7 +272,7 @@ HttpResponse Api::Daemon() {
                               {"buffer_bytes", r.buffer_bytes}});
   return Json(200, json{{"version", info_.version},
                         {"started_ms", info_.started_ms},
-                        {"uptime_s", (NowMs() - info_.started_ms) / 1000},
+                        {"uptime_s", (UnixMs() - info_.started_ms) / 1000},
                         {"ublk_features", info_.ublk_features},
                         {"reactors", reactors},
                         {"repairs", provisioner_.load()->Repairs()}});

@@ -4,74 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "warmblock/provisioner/fake_provisioner.h"
+
 namespace warmblock::provisioner {
 namespace {
 
 using json = nlohmann::json;
-
-// Volumes in a map; "busy" volumes refuse deletion; a pool of 2 volumes.
-class FakeProvisioner final : public Provisioner {
- public:
-  Result<Volume> Create(const CreateRequest& r) override {
-    WB_RETURN_IF_ERROR(ValidateVolumeName(r.name));
-    if (auto it = volumes_.find(r.name); it != volumes_.end()) {
-      Volume v = it->second;
-      v.source = "existing";
-      return v;
-    }
-    if (volumes_.size() >= 2) return Status::Error(Status::Code::kNoSpace, "pool full");
-    Volume v;
-    v.name = r.name;
-    v.class_name = r.class_name;
-    v.fs = r.fs;
-    v.size_bytes = r.size_bytes != 0 ? r.size_bytes : 1ull << 30;
-    v.device = "/dev/ublkb" + std::to_string(volumes_.size());
-    v.labels = r.labels;
-    v.ephemeral = r.ephemeral;
-    v.state = "ready";
-    v.source = "warm";
-    volumes_[r.name] = v;
-    return v;
-  }
-  Result<Volume> Get(const std::string& name) override {
-    auto it = volumes_.find(name);
-    if (it == volumes_.end()) return Status::NotFound("no volume named \"" + name + "\"");
-    return it->second;
-  }
-  Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) override {
-    std::vector<Volume> out;
-    for (const auto& [n, v] : volumes_) {
-      bool ok = true;
-      for (const auto& [k, val] : labels) ok &= v.labels.count(k) && v.labels.at(k) == val;
-      if (ok) out.push_back(v);
-    }
-    return out;
-  }
-  Status Delete(const std::string& name) override {
-    if (busy.count(name)) return Status::Error(Status::Code::kBusy, "mounted");
-    return volumes_.erase(name) ? Status::OK() : Status::NotFound("no volume named \"" + name + "\"");
-  }
-  Result<PoolReport> Report() override {
-    PoolReport r;
-    r.data_total_bytes = 1ull << 30;
-    r.provisioned_bytes = volumes_.size() << 30;
-    r.volumes = static_cast<unsigned>(volumes_.size());
-    r.classes.push_back(ClassReport{"small", "ext4", 1ull << 30, 3, 4, 7, 1});
-    r.data_limit_bytes = 2ull << 30;
-    r.grow_events = 2;
-    r.full = true;
-    r.full_reason = "the pool is full at its limit";
-    return r;
-  }
-  std::vector<std::string> Repairs() const override { return {"deleted orphan thin x"}; }
-  bool WaitWarm(int) override { return true; }
-  Status Shutdown() override { return Status::OK(); }
-
-  std::set<std::string> busy;
-
- private:
-  std::map<std::string, Volume> volumes_;
-};
 
 class ApiTest : public ::testing::Test {
  protected:

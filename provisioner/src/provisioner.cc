@@ -17,16 +17,12 @@
 
 #include "process.h"
 #include "store.h"
+#include "warmblock/base/clock.h"
 #include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
 namespace warmblock::provisioner {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class Mkfs final : public Formatter {
  public:
@@ -280,7 +276,7 @@ class Impl final : public Provisioner {
     r->ephemeral = req.ephemeral;
     r->owner_pid = req.owner_pid;
     r->owner_start = owner_start;
-    r->created_ms = NowMs();
+    r->created_ms = UnixMs();
     r->state = VolumeState::kReady;
   }
 
@@ -639,7 +635,7 @@ class Impl final : public Provisioner {
     r.fs = cs.spec.fs;
     r.size_bytes = cs.spec.size_bytes;
     r.thin_name = "golden-" + cs.spec.name;
-    r.created_ms = NowMs();
+    r.created_ms = UnixMs();
     WB_RETURN_IF_ERROR(store_->Insert(&r));
     auto start = std::chrono::steady_clock::now();
     WB_RETURN_IF_ERROR(
@@ -851,7 +847,7 @@ class Impl final : public Provisioner {
       r.fs = need->spec.fs;
       r.size_bytes = need->spec.size_bytes;
       r.thin_name = RandomThinName("w");
-      r.created_ms = NowMs();
+      r.created_ms = UnixMs();
       Status s = store_->Insert(&r);
       uint32_t golden = need->golden;
       lock.unlock();

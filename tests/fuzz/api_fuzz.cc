@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "warmblock/base/text.h"
 #include "warmblock/provisioner/api.h"
+#include "warmblock/provisioner/fake_provisioner.h"
 
 namespace warmblock::provisioner {
 namespace {
@@ -35,77 +37,6 @@ using json = nlohmann::json;
 
 // Bounds the work per input; sequences longer than this add little.
 constexpr size_t kMaxRequests = 16;
-
-// Just enough of a provisioner for Handle's routes: volumes in a map, at
-// most kCapacity (then kNoSpace), names starting with "busy" refuse
-// deletion. It keeps the last CreateRequest for the checks.
-class FakeProvisioner final : public Provisioner {
- public:
-  static constexpr size_t kCapacity = 4;
-
-  Result<Volume> Create(const CreateRequest& r) override {
-    ++creates;
-    last = r;
-    WB_RETURN_IF_ERROR(ValidateVolumeName(r.name));
-    if (auto it = volumes_.find(r.name); it != volumes_.end()) {
-      const Volume& v = it->second;
-      if (v.class_name != r.class_name || (r.class_name.empty() && (v.fs != r.fs || v.size_bytes != r.size_bytes)))
-        return Status::AlreadyExists("name: \"" + r.name + "\" exists with another spec");
-      Volume existing = v;
-      existing.source = "existing";
-      return existing;
-    }
-    if (volumes_.size() >= kCapacity) return Status::Error(Status::Code::kNoSpace, "pool full");
-    Volume v;
-    v.name = r.name;
-    v.class_name = r.class_name;
-    v.fs = r.fs;
-    v.size_bytes = r.size_bytes != 0 ? r.size_bytes : 1ull << 30;
-    v.device = "/dev/ublkb" + std::to_string(volumes_.size());
-    v.labels = r.labels;
-    v.ephemeral = r.ephemeral;
-    v.owner_pid = r.owner_pid;
-    v.state = "ready";
-    v.source = r.class_name.empty() ? "cold" : "warm";
-    volumes_[r.name] = v;
-    return v;
-  }
-  Result<Volume> Get(const std::string& name) override {
-    auto it = volumes_.find(name);
-    if (it == volumes_.end()) return Status::NotFound("no volume named \"" + name + "\"");
-    return it->second;
-  }
-  Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) override {
-    std::vector<Volume> out;
-    for (const auto& [name, v] : volumes_) {
-      bool match = true;
-      for (const auto& [k, val] : labels) match = match && v.labels.count(k) != 0 && v.labels.at(k) == val;
-      if (match) out.push_back(v);
-    }
-    return out;
-  }
-  Status Delete(const std::string& name) override {
-    if (name.rfind("busy", 0) == 0 && volumes_.count(name) != 0) return Status::Error(Status::Code::kBusy, "mounted");
-    return volumes_.erase(name) != 0 ? Status::OK() : Status::NotFound("no volume named \"" + name + "\"");
-  }
-  Result<PoolReport> Report() override {
-    PoolReport r;
-    r.data_total_bytes = 4ull << 30;
-    for (const auto& [name, v] : volumes_) r.provisioned_bytes += v.size_bytes;
-    r.volumes = static_cast<unsigned>(volumes_.size());
-    r.classes.push_back(ClassReport{"small", "ext4", 1ull << 30, 2, 4, 5, 1});
-    return r;
-  }
-  std::vector<std::string> Repairs() const override { return {}; }
-  bool WaitWarm(int) override { return true; }
-  Status Shutdown() override { return Status::OK(); }
-
-  size_t creates = 0;
-  CreateRequest last;
-
- private:
-  std::map<std::string, Volume> volumes_;
-};
 
 template <typename T>
 T Number(const std::string& s) {
@@ -216,7 +147,7 @@ void CheckCreate(const HttpRequest& r, const HttpResponse& resp, const json& ans
       named = named || (msg.rfind(field, 0) == 0 && msg.size() > field.size() &&
                         std::string(": .").find(msg[field.size()]) != std::string::npos);
     if (body.is_object())
-      for (const auto& [k, v] : body.items()) named = named || msg == k + ": unknown field";
+      for (const auto& [k, v] : body.items()) named = named || msg == EscapeControl(k) + ": unknown field";
     WB_FUZZ_CHECK(named, "the 400 names no field: " + Show(r, resp));
     return;
   }
@@ -226,9 +157,10 @@ void CheckCreate(const HttpRequest& r, const HttpResponse& resp, const json& ans
   WB_FUZZ_CHECK(body["name"].is_string() && body["name"] == c.name, "name differs from the body's: " + c.name);
   WB_FUZZ_CHECK(c.class_name.empty() != (c.size_bytes == 0), "needs exactly one of class and size: " + r.body);
   WB_FUZZ_CHECK(c.class_name.empty() || !body.contains("fs"), "fs accepted with a class: " + r.body);
-  WB_FUZZ_CHECK(c.labels.size() <= 64, r.body);
+  WB_FUZZ_CHECK(c.labels.size() <= Api::kMaxLabels, r.body);
   for (const auto& [k, v] : c.labels)
-    WB_FUZZ_CHECK(!k.empty() && k.size() <= 128 && v.size() <= 1024, "label out of bounds: " + r.body);
+    WB_FUZZ_CHECK(!k.empty() && k.size() <= Api::kMaxLabelKeyBytes && v.size() <= Api::kMaxLabelValueBytes,
+                  "label out of bounds: " + r.body);
   WB_FUZZ_CHECK(c.labels.empty() || (body["labels"].is_object() && body["labels"].size() == c.labels.size()),
                 "labels differ from the body's: " + r.body);
   WB_FUZZ_CHECK(c.owner_pid >= 0 && c.owner_pid <= INT32_MAX, "owner_pid " + std::to_string(c.owner_pid));
@@ -250,7 +182,7 @@ void Detached(const std::vector<HttpRequest>& requests) {
 
 void Attached(const std::vector<HttpRequest>& requests) {
   std::vector<std::string> log;
-  FakeProvisioner p;
+  FakeProvisioner p(/*capacity=*/4);
   Api api(DaemonInfo{"0.1.0", "user_copy", 0}, [&log](const std::string& line) { log.push_back(line); });
   api.Attach(&p, nullptr);
   std::map<int, uint64_t> given;
