@@ -98,6 +98,21 @@ fi
 [ "$(volume_count)" = 0 ] && pass "podman: the ephemeral volume is gone once the container is removed" ||
 	fail "podman: volumes left after the ephemeral one: $(wb volume ls)"
 
+# Without --rm podman runs no poststop hook at exit (it runs poststop hooks
+# itself, at removal): warmblockd's owner check releases the volume once the
+# container's init is gone.
+s=$(date +%s)
+if pm run --name kept --network none --annotation "io.warmblock.volume/data=path=/data;class=small" \
+	localhost/wb-busybox true >"$D/out" 2>&1; then
+	for _ in $(seq 150); do [ "$(volume_count)" = 0 ] && break; sleep 0.2; done
+	[ "$(volume_count)" = 0 ] &&
+		pass "podman: an exited, unremoved container's volume is released by warmblockd ($(($(date +%s) - s))s)" ||
+		fail "podman: an exited container's volume stays: $(wb volume ls)"
+else
+	fail "podman run without --rm failed: $(cat "$D/out")"
+fi
+pm rm kept >/dev/null 2>&1 || fail "podman rm of the exited container"
+
 prun named1 "io.warmblock.volume/db=path=/var/db;class=small;name=pgdata" 'echo kept >/var/db/file' ||
 	fail "named volume, first container: $(cat "$D/out")"
 prun named2 "io.warmblock.volume/db=path=/var/db;class=small;name=pgdata" 'cat /var/db/file' &&
@@ -111,6 +126,7 @@ wb volume rm pgdata >/dev/null || fail "volume rm pgdata"
 if prun bad "io.warmblock.volume/x=path=/proc;class=small" 'echo started'; then
 	fail "podman: a container with a bad annotation started: $(cat "$D/out")"
 else
+	note "podman says: $(grep -m1 '^Error' "$D/out")"
 	! grep -q '^started$' "$D/out" && grep -q 'warmblock-oci-hook: annotation io.warmblock.volume/x: path "/proc"' "$D/out" &&
 		pass "podman: a bad annotation stops the start with the hook's message" ||
 		fail "podman: bad annotation: $(cat "$D/out")"
