@@ -6,7 +6,8 @@
 // mounts (a valid label, an absolute path outside /, /proc, /sys and /dev,
 // no two mounts on the same directory, either a class or a size, ext4 or
 // xfs, an ephemeral name warmblockd accepts); and writing the mounts back as
-// annotations parses to the same mounts. A refused map is kInvalidArgument
+// annotations parses to the same mounts, with ',' or with ';' between the
+// options (podman's spelling). A refused map is kInvalidArgument
 // naming an annotation.
 #include <cstddef>
 #include <cstdint>
@@ -67,17 +68,19 @@ std::vector<std::string> Components(const std::string& path) {
   return parts;
 }
 
-// A mount as an annotation value: every option the parser reads, once.
-std::string Reprint(const VolumeMount& m) {
+// A mount as an annotation value: every option the parser reads, once,
+// separated by `sep` (',' as in OCI bundles, ';' as podman users write).
+std::string Reprint(const VolumeMount& m, char sep = ',') {
+  const std::string s(1, sep);
   std::string v = "path=" + m.path;
-  if (!m.class_name.empty()) v += ",class=" + m.class_name;
-  if (m.size_bytes != 0) v += ",size=" + std::to_string(m.size_bytes) + ",fs=" + m.fs;
-  if (!m.name.empty()) v += ",name=" + m.name;
-  if (m.keep) v += ",keep=true";
-  if (m.read_only) v += ",ro";
-  if (m.nodev) v += ",nodev";
-  if (m.nosuid) v += ",nosuid";
-  if (m.noexec) v += ",noexec";
+  if (!m.class_name.empty()) v += s + "class=" + m.class_name;
+  if (m.size_bytes != 0) v += s + "size=" + std::to_string(m.size_bytes) + s + "fs=" + m.fs;
+  if (!m.name.empty()) v += s + "name=" + m.name;
+  if (m.keep) v += s + "keep=true";
+  if (m.read_only) v += s + "ro";
+  if (m.nodev) v += s + "nodev";
+  if (m.nosuid) v += s + "nosuid";
+  if (m.noexec) v += s + "noexec";
   return v;
 }
 
@@ -130,7 +133,7 @@ void Fuzz(const std::string& text) {
                 std::to_string(ours) + " annotations, " + std::to_string(mounts->size()) + " mounts");
 
   std::set<std::vector<std::string>> directories;
-  std::map<std::string, std::string> reprinted;
+  std::map<std::string, std::string> reprinted, reprinted_semicolons;
   for (size_t i = 0; i < mounts->size(); ++i) {
     const VolumeMount& m = (*mounts)[i];
     CheckMount(m, annotations);
@@ -138,14 +141,17 @@ void Fuzz(const std::string& text) {
     WB_FUZZ_CHECK(directories.insert(Components(m.path)).second,
                   "two volumes mounted on one directory; the second is " + m.label + " at " + m.path);
     reprinted[kAnnotationPrefix + m.label] = Reprint(m);
+    reprinted_semicolons[kAnnotationPrefix + m.label] = Reprint(m, ';');
   }
 
-  auto again = ParseAnnotations(reprinted);
-  WB_FUZZ_CHECK(again.ok(), "accepted mounts written back are refused: " + again.status().ToString());
-  WB_FUZZ_CHECK(again->size() == mounts->size(), "written back, a different number of mounts");
-  for (size_t i = 0; i < mounts->size(); ++i)
-    WB_FUZZ_CHECK(Same((*mounts)[i], (*again)[i]),
-                  "written back differs: " + Reprint((*mounts)[i]) + " vs " + Reprint((*again)[i]));
+  for (const auto* back : {&reprinted, &reprinted_semicolons}) {
+    auto again = ParseAnnotations(*back);
+    WB_FUZZ_CHECK(again.ok(), "accepted mounts written back are refused: " + again.status().ToString());
+    WB_FUZZ_CHECK(again->size() == mounts->size(), "written back, a different number of mounts");
+    for (size_t i = 0; i < mounts->size(); ++i)
+      WB_FUZZ_CHECK(Same((*mounts)[i], (*again)[i]),
+                    "written back differs: " + Reprint((*mounts)[i]) + " vs " + Reprint((*again)[i]));
+  }
 }
 
 }  // namespace

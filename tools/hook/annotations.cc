@@ -51,6 +51,17 @@ bool SafePath(const std::string& p, std::string* dir, std::string* why) {
   return true;
 }
 
+// The keys podman 4.3 leaves behind when it splits
+// `--annotation io.warmblock.volume/x=path=/x,class=small` at its commas
+// (it makes "class" an annotation of its own): seen next to one of ours,
+// they explain why that one lacks an option.
+bool LooksSplitOff(const std::map<std::string, std::string>& annotations) {
+  static const std::set<std::string> kOptionKeys = {"path", "class", "size", "fs", "name", "keep"};
+  for (const auto& annotation : annotations)
+    if (kOptionKeys.count(annotation.first) != 0) return true;
+  return false;
+}
+
 }  // namespace
 
 std::string VolumeMount::VolumeName(const std::string& container_id) const {
@@ -64,6 +75,8 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
   std::vector<VolumeMount> out;
   const std::string prefix = kAnnotationPrefix;
   std::set<std::string> dirs;  // normalised: "/d" and "//d/" are one directory
+  const std::string hint =
+      LooksSplitOff(annotations) ? " (podman splits --annotation values at commas: separate the options with ';')" : "";
   // Named references, not a structured binding: clang 14 (the fuzz build,
   // tests/fuzz) cannot capture a binding in the lambda below.
   for (const auto& annotation : annotations) {
@@ -72,13 +85,14 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
     if (key.compare(0, prefix.size(), prefix) != 0) continue;
     VolumeMount m;
     m.label = key.substr(prefix.size());
-    auto bad = [&](const std::string& why) { return Status::InvalidArgument("annotation " + key + ": " + why); };
+    auto bad = [&](const std::string& why) { return Status::InvalidArgument("annotation " + key + ": " + why + hint); };
     if (!ValidLabel(m.label)) return bad("the part after the / must be 1-32 of a-z, 0-9 and '-'");
     bool has_fs = false;
     std::string dir;
     size_t start = 0;
     while (start <= value.size()) {
-      size_t end = value.find(',', start);
+      // ',' (OCI bundles) or ';' (podman's --annotation, which splits at ',').
+      size_t end = value.find_first_of(",;", start);
       if (end == std::string::npos) end = value.size();
       std::string opt = value.substr(start, end - start);
       start = end + 1;

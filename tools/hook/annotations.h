@@ -2,9 +2,12 @@
 //
 //   io.warmblock.volume/LABEL = "path=/data,class=small"
 //   io.warmblock.volume/LABEL = "path=/data,size=10G,fs=xfs,name=pgdata,ro,nosuid"
+//   io.warmblock.volume/LABEL = "path=/data;class=small"
 //
 // One annotation per volume; LABEL ([a-z0-9][a-z0-9-]{0,31}) tells the
-// volumes of one container apart. Options, comma-separated:
+// volumes of one container apart. Options are separated by ',' or ';' (so
+// no option value holds either): podman 4.3 splits a `--annotation` value
+// at its commas, so podman users write ';'. Options:
 //   path=ABS     where the filesystem is mounted in the container (required;
 //                not /, /proc, /sys, /dev or below them, no "..")
 //   class=NAME   a volume class of warmblockd, or
@@ -44,7 +47,9 @@ struct VolumeMount {
 };
 
 // Every volume the annotations ask for, sorted by label; kInvalidArgument
-// naming the annotation and the bad option. Other annotations are ignored.
+// naming the annotation and the bad option (with a hint at ';' when the map
+// holds keys such as "class" that podman split off a comma-separated value).
+// Other annotations are ignored.
 Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, std::string>& annotations);
 
 }  // namespace warmblock::hook

@@ -34,6 +34,50 @@ TEST(Annotations, AnUnnamedVolumeIsEphemeral) {
   EXPECT_TRUE(ParseAnnotations({})->empty());
 }
 
+// podman 4.3 splits --annotation values at commas, so podman users separate
+// the options with ';'; both spellings, and a mix, mean the same.
+TEST(Annotations, SemicolonsSeparateOptionsLikeCommas) {
+  auto commas =
+      ParseAnnotations({{"io.warmblock.volume/data", "path=/var/lib/pg,size=10G,fs=xfs,name=pgdata,ro,nosuid"}});
+  auto semicolons =
+      ParseAnnotations({{"io.warmblock.volume/data", "path=/var/lib/pg;size=10G;fs=xfs;name=pgdata;ro;nosuid"}});
+  auto mixed =
+      ParseAnnotations({{"io.warmblock.volume/data", "path=/var/lib/pg;size=10G,fs=xfs;;name=pgdata,ro;nosuid;"}});
+  ASSERT_TRUE(commas.ok() && semicolons.ok() && mixed.ok())
+      << semicolons.status().ToString() << mixed.status().ToString();
+  for (const auto* v : {&*semicolons, &*mixed}) {
+    ASSERT_EQ(v->size(), 1u);
+    const VolumeMount& m = (*v)[0];
+    EXPECT_EQ(m.path, "/var/lib/pg");
+    EXPECT_EQ(m.size_bytes, 10ull << 30);
+    EXPECT_EQ(m.fs, "xfs");
+    EXPECT_EQ(m.name, "pgdata");
+    EXPECT_TRUE(m.read_only && m.nosuid);
+    EXPECT_FALSE(m.nodev || m.noexec);
+  }
+  // A ';' ends the path: no path holds one.
+  auto path = ParseAnnotations({{"io.warmblock.volume/a", "path=/a;b,class=small"}});
+  ASSERT_FALSE(path.ok());
+  EXPECT_NE(path.status().message().find("unknown option \"b\""), std::string::npos) << path.status().ToString();
+}
+
+// What podman 4.3 makes of --annotation io.warmblock.volume/data=path=/data,class=small:
+// two annotations. The volume lacks its class, and the error says why.
+TEST(Annotations, AValueSplitByPodmanIsRefusedWithAHint) {
+  auto v = ParseAnnotations({{"io.warmblock.volume/data", "path=/data"}, {"class", "small"}});
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("give either class=NAME or size=SIZE"), std::string::npos);
+  EXPECT_NE(v.status().message().find("separate the options with ';'"), std::string::npos) << v.status().ToString();
+  auto first = ParseAnnotations({{"io.warmblock.volume/data", "class=small"}, {"path", "/data"}});
+  ASSERT_FALSE(first.ok());
+  EXPECT_NE(first.status().message().find("';'"), std::string::npos) << first.status().ToString();
+  auto plain = ParseAnnotations({{"io.warmblock.volume/data", "path=/data"}});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().message().find("podman"), std::string::npos) << "no hint without split-off keys";
+  EXPECT_TRUE(ParseAnnotations({{"io.warmblock.volume/data", "path=/data;class=small"}, {"name", "other"}}).ok())
+      << "a stray key changes no verdict, only the message";
+}
+
 TEST(Annotations, BadOnesNameTheAnnotationAndTheProblem) {
   struct Case {
     const char* key;

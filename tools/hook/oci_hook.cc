@@ -176,6 +176,8 @@ constexpr char kUsage[] =
     "Annotations:\n"
     "  io.warmblock.volume/LABEL=\"path=/data,class=small\"\n"
     "  io.warmblock.volume/LABEL=\"path=/data,size=10G,fs=xfs,name=pgdata,ro,nodev,nosuid,noexec,keep=true\"\n"
+    "Options are separated by ',' or ';'. podman's --annotation splits its value at\n"
+    "commas, so with podman write: --annotation 'io.warmblock.volume/data=path=/data;class=small'\n"
     "A named volume is reused and kept; an unnamed one is made for the container\n"
     "and deleted at poststop.\n";
 

@@ -16,7 +16,7 @@ WB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd
   libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libmicrohttpd-dev libsystemd-dev libcli11-dev
-  curl systemd crun runc gnuplot-nox
+  curl systemd crun runc podman gnuplot-nox
   e2fsprogs xfsprogs thin-provisioning-tools util-linux fio python3 clang-format
   clang libclang-rt-14-dev
 )
