@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
 namespace warmblock::hook {
@@ -85,7 +86,9 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
     if (key.compare(0, prefix.size(), prefix) != 0) continue;
     VolumeMount m;
     m.label = key.substr(prefix.size());
-    auto bad = [&](const std::string& why) { return Status::InvalidArgument("annotation " + key + ": " + why + hint); };
+    auto bad = [&](const std::string& why) {
+      return Status::InvalidArgument("annotation " + EscapeControl(key) + ": " + why + hint);
+    };
     if (!ValidLabel(m.label)) return bad("the part after the / must be 1-32 of a-z, 0-9 and '-'");
     bool has_fs = false;
     std::string dir;
@@ -109,12 +112,12 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
         else if (k == "noexec")
           m.noexec = true;
         else
-          return bad("unknown option \"" + k + "\" (ro, nodev, nosuid, noexec, or KEY=VALUE)");
+          return bad("unknown option " + Quoted(k) + " (ro, nodev, nosuid, noexec, or KEY=VALUE)");
         continue;
       }
       if (k == "path") {
         std::string why;
-        if (!SafePath(v, &dir, &why)) return bad("path \"" + v + "\" " + why);
+        if (!SafePath(v, &dir, &why)) return bad("path " + Quoted(v) + " " + why);
         m.path = v;
       } else if (k == "class") {
         m.class_name = v;
@@ -123,7 +126,7 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
         if (!size.ok()) return bad(size.status().message());
         m.size_bytes = *size;
       } else if (k == "fs") {
-        if (v != "ext4" && v != "xfs") return bad("fs must be ext4 or xfs, not \"" + v + "\"");
+        if (v != "ext4" && v != "xfs") return bad("fs must be ext4 or xfs, not " + Quoted(v));
         m.fs = v;
         has_fs = true;
       } else if (k == "name") {
@@ -132,7 +135,7 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
         if (v != "true" && v != "false") return bad("keep must be true or false");
         m.keep = v == "true";
       } else {
-        return bad("unknown option \"" + k + "\" (path, class, size, fs, name, keep)");
+        return bad("unknown option " + Quoted(k) + " (path, class, size, fs, name, keep)");
       }
     }
     if (m.path.empty()) return bad("path=... is required");

@@ -27,6 +27,17 @@ TEST(Annotations, ReadsEveryOption) {
   EXPECT_EQ(tmp.VolumeName("0123456789abcdef"), "c-0123456789ab-tmp");
 }
 
+// The hook's message reaches the runtime's error output and logs: text from
+// the container's config cannot end it and forge a line of its own.
+TEST(Annotations, ErrorsQuoteTheConfigsText) {
+  for (const char* value : {"path=/data,fs=x\nwarmblockd: created volume \"y\"", "path=/data\n,class=small",
+                            "path=/data,bogus\x1b[2J=1,class=small"}) {
+    auto v = ParseAnnotations({{"io.warmblock.volume/d\nx", value}, {"io.warmblock.volume/data", value}});
+    ASSERT_FALSE(v.ok()) << value;
+    EXPECT_EQ(v.status().message().find_first_of("\n\x1b"), std::string::npos) << v.status().message();
+  }
+}
+
 TEST(Annotations, AnUnnamedVolumeIsEphemeral) {
   auto v = ParseAnnotations({{"io.warmblock.volume/a", "path=/a,class=small"}});
   ASSERT_TRUE(v.ok());

@@ -27,6 +27,7 @@
 #include "annotations.h"
 #include "client.h"
 #include "warmblock/base/fd.h"
+#include "warmblock/base/text.h"
 
 namespace {
 
@@ -216,13 +217,13 @@ Args ParseArgs(int argc, char** argv) {
         char* end = nullptr;
         long t = std::strtol(value.c_str(), &end, 10);
         if (value.empty() || *end != '\0' || t < 1 || t > 3600)
-          Die("--timeout needs whole seconds from 1 to 3600, not \"" + value + "\"");
+          Die("--timeout needs whole seconds from 1 to 3600, not " + Quoted(value));
         a.timeout_s = static_cast<int>(t);
       }
     } else if ((arg == "create" || arg == "prestart" || arg == "poststop") && a.stage.empty()) {
       a.stage = arg;
     } else {
-      Die("unexpected argument \"" + arg + "\" (see --help)");
+      Die("unexpected argument " + Quoted(arg) + " (see --help)");
     }
   }
   if (a.stage.empty()) Die("which stage: create, prestart or poststop? (see --help)");
