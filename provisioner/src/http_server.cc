@@ -27,7 +27,7 @@ Result<gid_t> EnsureGroup(const std::string& group) {
   Status added = RunProgram({"groupadd", "--system", group});
   if (struct group* g = ::getgrnam(group.c_str())) return g->gr_gid;
   return Status::NotFound("group " + group + " does not exist and groupadd failed (" + added.ToString() +
-                          "); create it (see tools/systemd)");
+                          "); create it (see tools/packaging/systemd)");
 }
 
 }  // namespace
