@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -435,30 +436,16 @@ class Bench {
 int main(int argc, char** argv) {
   int containers = 100, baseline = 0, batch = 10;
   std::string json_path, cdf_path, size = "1G";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) Die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--containers") {
-      containers = std::stoi(next());
-    } else if (a == "--baseline-containers") {
-      baseline = std::stoi(next());
-    } else if (a == "--batch") {
-      batch = std::stoi(next());
-    } else if (a == "--volume-size") {
-      size = next();
-    } else if (a == "--json") {
-      json_path = next();
-    } else if (a == "--cdf") {
-      cdf_path = next();
-    } else {
-      Die("usage: startup_bench [--containers N] [--baseline-containers M] [--batch B] [--volume-size 1G] [--json "
-          "FILE] "
-          "[--cdf FILE]");
-    }
-  }
+  CLI::App app{
+      "startup_bench: container start latency with crun: no volume, warm, cold and naive hook scripts "
+      "(root, ublk, dm-thin, crun; tools/bench startup runs it in the VM)"};
+  app.add_option("--containers", containers, "containers with warm volumes (1-2000)");
+  app.add_option("--baseline-containers", baseline, "containers per other mode (default: --containers)");
+  app.add_option("--batch", batch, "containers started at a time (1-500)");
+  app.add_option("--volume-size", size, "volume size, 16M-64G");
+  app.add_option("--json", json_path, "also write the results to FILE");
+  app.add_option("--cdf", cdf_path, "write the latency CDFs (data for gnuplot) to FILE");
+  CLI11_PARSE(app, argc, argv);
   if (baseline == 0) baseline = containers;
   if (containers < 1 || containers > 2000 || batch < 1 || batch > 500) Die("--containers is 1-2000 and --batch 1-500");
   if (Bytes(size) < (16ull << 20) || Bytes(size) > (64ull << 30)) Die("--volume-size is 16M-64G, e.g. 1G or 64M");

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -143,22 +144,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   std::string json_path, dir = "/tmp/warmblock-bench-thinpool";
   int reps = 25;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else if (a == "--dir" && i + 1 < argc) {
-      dir = argv[++i];
-    } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--json FILE] [--dir DIR] [--reps N] [benchmark flags]\n"
-                   "  Needs root and device-mapper thin; tools/bench thinpool runs it in the VM.\n",
-                   argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app{
+      "thinpool_bench: in-process create+activate against the dmsetup CLI, a golden snapshot against "
+      "mkfs (root, dm-thin; tools/bench thinpool runs it in the VM). Google Benchmark flags come first."};
+  app.add_option("--json", json_path, "also write the results to FILE");
+  app.add_option("--dir", dir, "scratch directory for the pools");
+  app.add_option("--reps", reps, "volumes per measurement")->check(CLI::Range(1, 10000));
+  CLI11_PARSE(app, argc, argv);
 
   auto dm = tp::LinuxDeviceMapper();
   auto block = tp::LinuxBlockDevices();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,19 +48,13 @@ int main(int argc, char** argv) {
   int devices = 1000;
   unsigned reactors = 2;
   std::string json_path, dir = "/tmp/warmblock-bench-ublk";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--devices" && i + 1 < argc) {
-      devices = std::atoi(argv[++i]);
-    } else if (a == "--reactors" && i + 1 < argc) {
-      reactors = static_cast<unsigned>(std::atoi(argv[++i]));
-    } else if (a == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--devices N] [--reactors R] [--json FILE]\n", argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app{
+      "ublk_density_bench: memory and threads of many idle ublk devices (root, ublk; tools/bench "
+      "ublk-density runs it in the VM)"};
+  app.add_option("--devices", devices, "devices to add")->check(CLI::Range(1, 4096));
+  app.add_option("--reactors", reactors, "reactor threads")->check(CLI::Range(1u, 256u));
+  app.add_option("--json", json_path, "also write the results to FILE");
+  CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   warmblock::ublk::ServerOptions server_options;

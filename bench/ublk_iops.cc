@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -51,17 +52,12 @@ double Fio(const std::string& dev, const std::string& rw, int seconds, const std
 int main(int argc, char** argv) {
   int seconds = 10;
   std::string json_path, dir = "/tmp/warmblock-bench-iops";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--seconds" && i + 1 < argc) {
-      seconds = std::atoi(argv[++i]);
-    } else if (a == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--seconds N] [--json FILE]\n", argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app{
+      "ublk_iops_bench: fio through ublk in each copy mode against a loop device (root, ublk, fio; "
+      "tools/bench ublk-iops runs it in the VM)"};
+  app.add_option("--seconds", seconds, "fio run time per job")->check(CLI::Range(1, 3600));
+  app.add_option("--json", json_path, "also write the results to FILE");
+  CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string backing = dir + "/backing";
