@@ -93,6 +93,7 @@ require_zero lost_volumes "$lost"
 v=$(invariants)
 leaked=$(json_get 'len(j["leaked_thin_ids"]) + len(j["rows_without_thin"])' <"$D/invariants.json")
 require_zero leaked_thin_ids "$leaked"
+require_zero leaked_ublk_devices "$(json_get 'len(j["leaked_ublk_devices"])' <"$D/invariants.json")"
 require_zero invariant_violations "$v"
 [ "$v" = 0 ] || cat "$D/invariants.json"
 

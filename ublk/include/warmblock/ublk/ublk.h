@@ -104,6 +104,25 @@ struct ReactorStats {
   uint64_t waits_for_buffer = 0;  // requests that had to wait at the cap
 };
 
+// A ublk device as the kernel reports it (GET_DEV_INFO).
+struct DeviceInfo {
+  enum class State { kDead, kLive, kQuiesced, kFailIo };
+  uint32_t id = 0;
+  // kDead: added but not (or no longer) started, so there is no /dev/ublkbN;
+  // kQuiesced / kFailIo: its server died and recovery waits for a new one.
+  State state = State::kDead;
+  // The server the kernel recorded; Linux reports -1 once that process is
+  // gone (older kernels keep the number).
+  int32_t server_pid = -1;
+};
+const char* DeviceStateName(DeviceInfo::State state);
+
+// Every ublk device on the host carrying `owner`'s mark (ServerOptions::
+// owner), by id, whether served, abandoned or never started: what the
+// reliability tests count. kNotFound without /dev/ublk-control. A device
+// that vanishes while listed is left out. Thread-safe.
+Result<std::vector<DeviceInfo>> ListOwnedDevices(uint32_t owner);
+
 class Server;
 
 // One started ublk device. Destroying it stops and deletes the kernel

@@ -1,0 +1,73 @@
+#include "census.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace warmblock::ublk {
+
+std::vector<uint32_t> CharDeviceIds() {
+  std::vector<uint32_t> out;
+  DIR* d = ::opendir("/sys/class/ublk-char");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    unsigned id = 0;
+    char rest = 0;
+    if (std::sscanf(e->d_name, "ublkc%u%c", &id, &rest) == 1) out.push_back(id);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+DeviceInfo::State StateOfKernel(uint16_t state) {
+  switch (state) {
+    case abi::kStateLive:
+      return DeviceInfo::State::kLive;
+    case abi::kStateQuiesced:
+      return DeviceInfo::State::kQuiesced;
+    case abi::kStateFailFast:
+      return DeviceInfo::State::kFailIo;
+    default:
+      return DeviceInfo::State::kDead;
+  }
+}
+
+std::vector<std::pair<uint32_t, abi::DevInfo>> OwnedDevices(Control& control, uint64_t mark) {
+  std::vector<std::pair<uint32_t, abi::DevInfo>> out;
+  for (uint32_t id : CharDeviceIds()) {
+    auto info = control.GetDevInfo(id);
+    if (info.ok() && info->ublksrv_flags == mark) out.emplace_back(id, *info);
+  }
+  return out;
+}
+
+const char* DeviceStateName(DeviceInfo::State state) {
+  switch (state) {
+    case DeviceInfo::State::kDead:
+      return "dead";
+    case DeviceInfo::State::kLive:
+      return "live";
+    case DeviceInfo::State::kQuiesced:
+      return "quiesced";
+    case DeviceInfo::State::kFailIo:
+      return "fail-io";
+  }
+  return "?";
+}
+
+Result<std::vector<DeviceInfo>> ListOwnedDevices(uint32_t owner) {
+  WB_ASSIGN_OR_RETURN(auto control, LinuxControl());
+  std::vector<DeviceInfo> out;
+  for (const auto& [id, info] : OwnedDevices(*control, abi::WarmblockMark(owner))) {
+    DeviceInfo d;
+    d.id = id;
+    d.state = StateOfKernel(info.state);
+    d.server_pid = info.ublksrv_pid;
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace warmblock::ublk
