@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace warmblock::ublk {
 
@@ -19,6 +21,25 @@ std::vector<uint32_t> CharDeviceIds() {
   ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  // Field 3 of /proc/PID/stat, after the command name (which may hold
+  // spaces and parentheses, hence the last ')').
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  char state = line[paren + 2];
+  return state != 'Z' && state != 'X' && state != 'x';
+}
+
+bool IsAbandoned(const abi::DevInfo& info, pid_t self, const std::function<bool(pid_t)>& alive) {
+  if (info.ublksrv_pid == self && self > 0) return false;
+  if (info.state == abi::kStateQuiesced || info.state == abi::kStateFailFast) return true;
+  return !alive(info.ublksrv_pid);
 }
 
 DeviceInfo::State StateOfKernel(uint16_t state) {

@@ -3,7 +3,10 @@
 // Server::ListAbandoned.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "control.h"
@@ -19,5 +22,18 @@ DeviceInfo::State StateOfKernel(uint16_t state);
 
 // The devices among CharDeviceIds() marked `mark`, asking `control`.
 std::vector<std::pair<uint32_t, abi::DevInfo>> OwnedDevices(Control& control, uint64_t mark);
+
+// Whether process `pid` runs: false for pid <= 0 (GET_DEV_INFO reports -1
+// once a device's recorded server is gone), for no such process, and for a
+// zombie or dead one (its files are closed or closing; it serves nothing).
+bool ProcessAlive(pid_t pid);
+
+// Whether device `info` has no server left, so that a new process may
+// delete it: quiesced or failing I/O (its server died with recovery on),
+// or live or never started (dead state) with its recorded server not alive
+// by `alive`. Never a device of `self`. (A live device whose server has
+// just died stays live until the kernel has released that server's
+// /dev/ublkcN, which may take a while after the process is gone.)
+bool IsAbandoned(const abi::DevInfo& info, pid_t self, const std::function<bool(pid_t)>& alive = ProcessAlive);
 
 }  // namespace warmblock::ublk

@@ -26,6 +26,7 @@
 #include <optional>
 #include <thread>
 
+#include "census.h"
 #include "control.h"
 #include "placement.h"
 #include "request.h"
@@ -807,21 +808,8 @@ class ServerImpl final : public Server {
 
   std::vector<uint32_t> ListAbandoned() override {
     std::vector<uint32_t> out;
-    DIR* d = ::opendir("/sys/class/ublk-char");
-    if (d == nullptr) return out;
-    while (dirent* e = ::readdir(d)) {
-      unsigned id = 0;
-      if (std::sscanf(e->d_name, "ublkc%u", &id) != 1) continue;
-      auto info = control_->GetDevInfo(id);
-      if (!info.ok() || info->ublksrv_flags != abi::WarmblockMark(options_.owner)) continue;
-      // Quiesced: the server died with recovery on. Otherwise the recorded
-      // server must be gone.
-      bool gone = info->state == abi::kStateQuiesced || info->state == abi::kStateFailFast ||
-                  (::kill(info->ublksrv_pid, 0) != 0 && errno == ESRCH);
-      if (gone && info->ublksrv_pid != ::getpid()) out.push_back(id);
-    }
-    ::closedir(d);
-    std::sort(out.begin(), out.end());
+    for (const auto& [id, info] : OwnedDevices(*control_, abi::WarmblockMark(options_.owner)))
+      if (IsAbandoned(info, ::getpid())) out.push_back(id);
     return out;
   }
 
@@ -831,7 +819,7 @@ class ServerImpl final : public Server {
     if (!info.ok()) return info.status().Annotate(what);
     if (info->ublksrv_flags != abi::WarmblockMark(options_.owner))
       return Status::InvalidArgument(what + ": not made by this owner");
-    if (info->state == abi::kStateLive && ::kill(info->ublksrv_pid, 0) == 0)
+    if (!IsAbandoned(*info, ::getpid()))
       return Status::Error(Status::Code::kBusy, what + ": served by live process " + std::to_string(info->ublksrv_pid));
     Status s = control_->StopDev(id);
     if (!s.ok() && s.code() != Status::Code::kNotFound) return s.Annotate(what);

@@ -170,8 +170,9 @@ class Server {
                                                       BackendKind backend = BackendKind::kIoUring) = 0;
 
   // Devices of this server's owner (ServerOptions::owner; added by any
-  // process) whose server is gone, by id. Other programs' and owners' ublk
-  // devices are never listed.
+  // process) whose server is gone, by id: quiesced or failing I/O, or live
+  // or never started with their recorded server no longer running (gone, or
+  // a zombie). Other programs' and owners' ublk devices are never listed.
   virtual std::vector<uint32_t> ListAbandoned() = 0;
   // Stops and deletes such a device without adopting it: a process that
   // finds a device nobody will adopt (an orphan of a crash) cleans it up.
