@@ -162,8 +162,11 @@ class Server {
   // created with recovery): START_USER_RECOVERY, fetch every tag,
   // END_USER_RECOVERY. /dev/ublkbN stays throughout; I/O the kernel held
   // meanwhile (REISSUE) completes once adopted. Queues, depth and size come
-  // from the kernel. kNotFound for an unknown id, kUnsupported if the device
-  // has no recovery, kBusy if its old server is still alive after ~10 s.
+  // from the kernel. kNotFound for an unknown id or a device with no disk
+  // (added but never started: nothing to adopt, and the kernel would refuse
+  // for ever), kAlreadyExists if this process serves it, kUnsupported if
+  // the device has no recovery, kBusy if after 10 s the kernel still holds
+  // the old server's /dev/ublkcN (or that server still runs).
   // A failure before the queues are attached leaves the device for a later
   // attempt; a failure after removes it.
   virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path,
