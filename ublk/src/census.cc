@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace warmblock::ublk {
 
@@ -40,6 +41,25 @@ bool IsAbandoned(const abi::DevInfo& info, pid_t self, const std::function<bool(
   if (info.ublksrv_pid == self && self > 0) return false;
   if (info.state == abi::kStateQuiesced || info.state == abi::kStateFailFast) return true;
   return !alive(info.ublksrv_pid);
+}
+
+Status StartRecovery(Control& control, uint32_t id, pid_t self, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    Status s = control.StartUserRecovery(id);
+    if (s.code() != Status::Code::kBusy) return s;
+    auto info = control.GetDevInfo(id);
+    if (!info.ok()) return info.status();
+    if (info->state == abi::kStateDead)
+      return Status::NotFound("it has no disk (never started, or stopped): nothing to adopt");
+    if (info->state == abi::kStateLive && info->ublksrv_pid == self)
+      return Status::Error(Status::Code::kAlreadyExists, "this process serves it already");
+    if (std::chrono::steady_clock::now() >= deadline)
+      return s.Annotate(std::string("still ") + (info->state == abi::kStateLive ? "live" : "quiesced") + " after " +
+                        std::to_string(wait.count()) + " ms, server pid " + std::to_string(info->ublksrv_pid) +
+                        (ProcessAlive(info->ublksrv_pid) ? " running" : " gone, its /dev/ublkc still held"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 DeviceInfo::State StateOfKernel(uint16_t state) {

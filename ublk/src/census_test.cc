@@ -4,6 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+
 namespace warmblock::ublk {
 namespace {
 
@@ -60,6 +63,86 @@ TEST(ProcessAlive, ZombieIsNotAliveRunningIs) {
   EXPECT_FALSE(ProcessAlive(child));
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
   EXPECT_FALSE(ProcessAlive(child));
+}
+
+}  // namespace
+}  // namespace warmblock::ublk
+
+namespace warmblock::ublk {
+namespace {
+
+// Answers START_USER_RECOVERY with EBUSY `busy` times (< 0: always), and
+// GET_DEV_INFO with `state`/`pid`.
+class FakeControl final : public Control {
+ public:
+  int busy = -1;
+  uint16_t state = abi::kStateQuiesced;
+  int32_t pid = -1;
+  int recoveries = 0;
+
+  Result<uint64_t> GetFeatures() override { return uint64_t{0}; }
+  Status AddDev(abi::DevInfo*) override { return Status::OK(); }
+  Status SetParams(uint32_t, const abi::Params&) override { return Status::OK(); }
+  Status StartDev(uint32_t, pid_t) override { return Status::OK(); }
+  Status StopDev(uint32_t) override { return Status::OK(); }
+  Status TryStopDev(uint32_t) override { return Status::OK(); }
+  Status DelDev(uint32_t, bool) override { return Status::OK(); }
+  Result<abi::DevInfo> GetDevInfo(uint32_t id) override {
+    abi::DevInfo info{};
+    info.dev_id = id;
+    info.state = state;
+    info.ublksrv_pid = pid;
+    return info;
+  }
+  Result<abi::Params> GetParams(uint32_t) override { return abi::Params{}; }
+  Status UpdateSize(uint32_t, uint64_t) override { return Status::OK(); }
+  Status StartUserRecovery(uint32_t) override {
+    ++recoveries;
+    if (busy < 0 || busy-- > 0) return Status::FromErrno(EBUSY, "START_USER_RECOVERY");
+    return Status::OK();
+  }
+  Status EndUserRecovery(uint32_t, pid_t) override { return Status::OK(); }
+};
+
+using Clock = std::chrono::steady_clock;
+
+// A device stopped (or never started) when its daemon was killed is in the
+// dead state, which the kernel never lets recover: AdoptDevice spent 10 s
+// of EBUSY retries on each such row at start-up (issue 14).
+TEST(StartRecovery, ADeadDeviceIsRefusedAtOnce) {
+  FakeControl c;
+  c.state = abi::kStateDead;
+  auto t0 = Clock::now();
+  Status s = StartRecovery(c, 3, 100, std::chrono::seconds(10));
+  EXPECT_EQ(s.code(), Status::Code::kNotFound) << s.ToString();
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(c.recoveries, 1);
+}
+
+TEST(StartRecovery, ADeviceThisProcessServesIsRefusedAtOnce) {
+  FakeControl c;
+  c.state = abi::kStateLive;
+  c.pid = 100;
+  EXPECT_EQ(StartRecovery(c, 3, 100, std::chrono::seconds(10)).code(), Status::Code::kAlreadyExists);
+}
+
+// The old server's char device is released a little after it died: wait.
+TEST(StartRecovery, BusyWhileTheOldServerIsReleasedThenAdopts) {
+  FakeControl c;
+  c.state = abi::kStateLive;
+  c.busy = 3;
+  EXPECT_TRUE(StartRecovery(c, 3, 100, std::chrono::seconds(10)).ok());
+  EXPECT_EQ(c.recoveries, 4);
+}
+
+TEST(StartRecovery, BusyForLongerThanTheBoundIsBusy) {
+  FakeControl c;
+  c.state = abi::kStateQuiesced;
+  auto t0 = Clock::now();
+  Status s = StartRecovery(c, 3, 100, std::chrono::milliseconds(100));
+  EXPECT_EQ(s.code(), Status::Code::kBusy);
+  EXPECT_NE(s.ToString().find("still quiesced"), std::string::npos) << s.ToString();
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
 }
 
 }  // namespace

@@ -711,7 +711,7 @@ class ServerImpl final : public Server {
     dev->backend_ = backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(backing_path));
     dev->backing_fd_ = backing.fd;
-    WB_RETURN_IF_ERROR(StartRecovery(id).Annotate(what));
+    WB_RETURN_IF_ERROR(StartRecovery(*control_, id, ::getpid(), std::chrono::seconds(10)).Annotate(what));
     dev->added_ = true;  // from here a failure removes the device
     WB_RETURN_IF_ERROR(AttachQueues(*dev, info->max_io_buf_bytes, backing.is_block));
     // Like START_DEV, this waits for every fetch: never from a reactor.
@@ -719,36 +719,6 @@ class ServerImpl final : public Server {
     dev->started_ = true;
     Log("ublk: adopted " + dev->disk_path_ + " over " + backing_path + " (" + CopyModeName(mode) + ")");
     return std::unique_ptr<Device>(std::move(dev));
-  }
-
-  // START_USER_RECOVERY of device `id`. The kernel answers EBUSY (Linux
-  // drivers/block/ublk_drv.c, ublk_ctrl_start_recovery) while the old
-  // server's /dev/ublkcN is still open (UB_STATE_OPEN: it is released, and
-  // the device quiesced, by ublk_ch_release's exit work once the dead
-  // process's io_uring has let go of its commands and buffers) and for as
-  // long as the device is not quiesced or failing I/O. A device that was
-  // never started (dead state: no disk) is never either, so waiting for it
-  // only delays start-up (~10 s per such row): it is refused at once, as is
-  // one this process already serves. Waits at most kRecoveryWait.
-  Status StartRecovery(uint32_t id) {
-    constexpr auto kRecoveryWait = std::chrono::seconds(10);
-    auto deadline = std::chrono::steady_clock::now() + kRecoveryWait;
-    for (;;) {
-      Status s = control_->StartUserRecovery(id);
-      if (s.code() != Status::Code::kBusy) return s;
-      auto info = control_->GetDevInfo(id);
-      if (!info.ok()) return info.status();
-      if (info->state == abi::kStateDead)
-        return Status::NotFound("it has no disk (never started, or stopped): nothing to adopt");
-      if (info->state == abi::kStateLive && info->ublksrv_pid == ::getpid())
-        return Status::Error(Status::Code::kAlreadyExists, "this process serves it already");
-      if (std::chrono::steady_clock::now() >= deadline)
-        return s.Annotate(std::string("still ") + (info->state == abi::kStateLive ? "live" : "quiesced") + " after " +
-                          std::to_string(kRecoveryWait.count()) + " s, server pid " +
-                          std::to_string(info->ublksrv_pid) +
-                          (ProcessAlive(info->ublksrv_pid) ? " alive" : " gone, its /dev/ublkc still held"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
   }
 
   // SET_PARAMS, queues on reactors, START_DEV. On error the caller's
