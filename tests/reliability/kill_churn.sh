@@ -82,6 +82,7 @@ warm_again() {
 leaked=0
 violations=0
 restart_ms_max=0
+exit_ms_max=0
 restart_ms_sum=0
 done_kills=0
 while [ $done_kills -lt "$kills" ]; do
@@ -91,9 +92,11 @@ while [ $done_kills -lt "$kills" ]; do
 	sleep "$(awk "BEGIN { srand($$ + $done_kills); printf \"%.2f\", 0.5 + rand() * 3 }")"
 	t0=$(date +%s%N)
 	stop_daemon KILL
+	t1=$(date +%s%N)
 	start_daemon
 	ready || break
 	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ $(((t1 - t0) / 1000000)) -gt $exit_ms_max ] && exit_ms_max=$(((t1 - t0) / 1000000))
 	[ $ms -gt $restart_ms_max ] && restart_ms_max=$ms
 	restart_ms_sum=$((restart_ms_sum + ms))
 	done_kills=$((done_kills + 1))
@@ -109,8 +112,12 @@ done
 figure daemon_kills $done_kills
 figure clients $clients
 figure restart_ms_max $restart_ms_max
+figure killed_exit_ms_max $exit_ms_max
 figure restart_ms_mean $((restart_ms_sum / (done_kills > 0 ? done_kills : 1)))
-figure busy_adoptions "$(grep -c 'could not adopt ublk device' "$D/wb.log")"
+# Rows whose disk could not be adopted (a new one was started), and of
+# those the ones that first waited out the kernel's EBUSY.
+figure failed_adoptions "$(grep -c 'could not adopt ublk device' "$D/wb.log")"
+figure busy_adoptions "$(grep 'could not adopt ublk device' "$D/wb.log" | grep -c 'busy')"
 figure client_cycles "$(python3 -c 'import json,sys; print(sum(json.loads(l)["cycles"] for l in open(sys.argv[1]) if l.startswith("{")))' "$D/clients.log")"
 [ $done_kills = "$kills" ] && pass "$done_kills kills during churn; longest restart $restart_ms_max ms" ||
 	fail "only $done_kills of $kills kills done"
