@@ -452,10 +452,6 @@ class Impl final : public Provisioner {
         if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
       }
     }
-    // Every disk a previous process left is adopted before any new one
-    // starts: a new disk takes the lowest free number, which after a reboot
-    // is one that a later row still names, and adopting that live disk
-    // fails only after ublk's ~10 s of busy retries (seen after power cuts).
     // Two rows naming one disk: one is stale (a delete stops its disk
     // before it records the deletion, and the freed number may go to a
     // new disk meanwhile). Which one cannot be told, and adopting for the
@@ -470,6 +466,10 @@ class Impl final : public Provisioner {
            " volumes; " + Describe(*r) + " gets a new disk");
       r->ublk_id = -1;
     }
+    // Every disk a previous process left is adopted before any new one
+    // starts: a new disk takes the lowest free number, which after a reboot
+    // is one that a later row still names, and adopting that live disk
+    // fails only after ublk's ~10 s of busy retries (seen after power cuts).
     for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/true));
     for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/false));
     // Disks of this daemon that nobody adopted (their row is gone, or a
