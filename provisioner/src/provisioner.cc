@@ -491,6 +491,20 @@ class Impl final : public Provisioner {
         if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
       }
     }
+    // Two rows naming one disk: one is stale (a delete stops its disk
+    // before it records the deletion, and the freed number may go to a
+    // new disk meanwhile). Which one cannot be told, and adopting for the
+    // wrong one would show a volume's data under another's name: both get
+    // new disks, and the old one is deleted below as abandoned.
+    std::map<int64_t, int> named;
+    for (const VolumeRecord* r : to_serve)
+      if (r->ublk_id >= 0) ++named[r->ublk_id];
+    for (VolumeRecord* r : to_serve) {
+      if (r->ublk_id < 0 || named[r->ublk_id] < 2) continue;
+      Note("ublk device " + std::to_string(r->ublk_id) + " is named by " + std::to_string(named[r->ublk_id]) +
+           " volumes; " + Describe(*r) + " gets a new disk");
+      r->ublk_id = -1;
+    }
     // Every disk a previous process left is adopted before any new one
     // starts: a new disk takes the lowest free number, which after a reboot
     // is one that a later row still names, and adopting that live disk

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "store.h"
 #include "warmblock/provisioner/releaser.h"
 #include "warmblock/provisioner/state_lock.h"
 #include "warmblock/thinpool/fake_kernel.h"
@@ -497,6 +498,41 @@ TEST_F(ProvisionerTest, HeldDisksAreReleasedOnlyWhenNoDaemonReturnsInTime) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->state, "ready");
   EXPECT_FALSE(again->device.empty());
+}
+
+// A kill between a delete stopping its disk and recording the deletion
+// leaves the row naming a freed ublk number, which a new disk may have
+// taken for another row: adopting it for either could give one volume the
+// other's disk. Both get new disks; the old one goes.
+TEST_F(ProvisionerTest, TwoRowsNamingOneDiskBothGetNewDisks) {
+  StartOrDie();
+  ASSERT_TRUE(p_->Create(Req("a")).ok());
+  ASSERT_TRUE(p_->Create(Req("b")).ok());
+  p_.reset();
+  uint32_t shared = 0;
+  {
+    auto store = Store::Open(dir_ + "/warmblock.db");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto a = (*store)->FindByName("a");
+    auto b = (*store)->FindByName("b");
+    ASSERT_TRUE(a.ok() && b.ok());
+    shared = static_cast<uint32_t>(a->ublk_id);
+    ublk_.live_.erase(static_cast<uint32_t>(b->ublk_id));  // b's disk was deleted...
+    b->ublk_id = a->ublk_id;                               // ...and its row names a's
+    ASSERT_TRUE((*store)->Update(*b).ok());
+  }
+  ublk_.ProcessDied();
+  StartOrDie();
+  auto a = p_->Get("a");
+  auto b = p_->Get("b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->device, b->device) << "one disk for two volumes";
+  EXPECT_NE(a->device, "/dev/ublkb" + std::to_string(shared));
+  EXPECT_NE(b->device, "/dev/ublkb" + std::to_string(shared));
+  EXPECT_EQ(ublk_.live_.count(shared), 0u) << "the disk both named is deleted";
+  bool noted = false;
+  for (const auto& line : p_->Repairs()) noted |= line.find("is named by 2 volumes") != std::string::npos;
+  EXPECT_TRUE(noted);
 }
 
 TEST_F(ProvisionerTest, ShutdownStopsEveryDiskButNotAMountedOneAndStartBringsThemBack) {

@@ -42,6 +42,8 @@ fio_pid=$!
 done_kills=0
 disk_gone=0
 down_ms_max=0
+exit_ms_max=0
+start_ms_max=0
 while [ $done_kills -lt "$kills" ]; do
 	# 0.2 to 1.7 s between kills: some land mid-burst, some mid-verify.
 	sleep "$(awk "BEGIN { srand($$ + $done_kills); printf \"%.2f\", 0.2 + rand() * 1.5 }")"
@@ -54,11 +56,17 @@ while [ $done_kills -lt "$kills" ]; do
 	fi
 	t0=$(date +%s%N)
 	stop_daemon KILL
+	# The killed process is reaped (its exit, io_uring teardown included)
+	# before the new one starts: the two parts of a restart apart.
+	t1=$(date +%s%N)
 	for dev in $devices; do [ -b "$dev" ] || disk_gone=$((disk_gone + 1)); done
 	start_daemon
 	ready || break
-	ms=$((($(date +%s%N) - t0) / 1000000))
+	t2=$(date +%s%N)
+	ms=$(((t2 - t0) / 1000000))
 	[ $ms -gt $down_ms_max ] && down_ms_max=$ms
+	[ $(((t1 - t0) / 1000000)) -gt $exit_ms_max ] && exit_ms_max=$(((t1 - t0) / 1000000))
+	[ $(((t2 - t1) / 1000000)) -gt $start_ms_max ] && start_ms_max=$(((t2 - t1) / 1000000))
 	done_kills=$((done_kills + 1))
 done
 wait $fio_pid || fail "fio round $round exited non-zero"
@@ -66,6 +74,10 @@ pass "$done_kills kills in $round fio round(s); longest restart ${down_ms_max} m
 figure daemon_kills $done_kills
 figure fio_rounds $round
 figure restart_ms_max $down_ms_max
+figure killed_exit_ms_max $exit_ms_max
+figure start_to_ready_ms_max $start_ms_max
+figure failed_adoptions "$(grep -c 'could not adopt ublk device' "$D/wb.log")"
+figure busy_adoptions "$(grep 'could not adopt ublk device' "$D/wb.log" | grep -c 'busy')"
 require_zero disks_gone_while_down $disk_gone
 
 # fio's own count of failed I/O (error, per job) and its verify failures;
@@ -93,8 +105,10 @@ require_zero lost_volumes "$lost"
 v=$(invariants)
 leaked=$(json_get 'len(j["leaked_thin_ids"]) + len(j["rows_without_thin"])' <"$D/invariants.json")
 require_zero leaked_thin_ids "$leaked"
+require_zero leaked_ublk_devices "$(json_get 'len(j["leaked_ublk_devices"])' <"$D/invariants.json")"
 require_zero invariant_violations "$v"
 [ "$v" = 0 ] || cat "$D/invariants.json"
 
+[ -n "${WARMBLOCK_FIGURES_DIR:-}" ] && mkdir -p "$WARMBLOCK_FIGURES_DIR" && cp "$D/wb.log" "$WARMBLOCK_FIGURES_DIR/$NAME.log"
 echo "$NAME: $failures failure(s)"
 [ "$failures" = 0 ]

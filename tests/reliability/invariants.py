@@ -5,13 +5,22 @@
   pool       the thin devices in the pool's metadata (thin_dump of a metadata
              snapshot, so the live pool is read consistently)
   dm         the live thin dm devices of the pool
-  ublk       the ublk disks (/sys/block/ublkbN)
+  ublk       the ublk disks (/sys/block/ublkbN) and the ublk devices behind
+             them (/sys/class/ublk-char/ublkcN: one from ADD_DEV until
+             deleted, with or without a disk), with their owner marks
 
 and prints one JSON object: the counts of each kind of disagreement and
 "violations", their sum. Meant for a quiescent daemon (no create or delete
 in flight): rows in "creating" or "deleting" are reported, not excused.
 
-usage: invariants.py STATE_DIR [POOL_NAME]
+A ublk device belongs to this daemon when it carries the daemon's owner
+mark; --census BIN (tests/reliability/ublk_census.cc) asks the kernel for
+them. Without it every ublk device on the host counts as the daemon's (right
+in the test VM, where one daemon runs at a time). An owned device that no
+served row names is leaked: a daemon that died left it, and nothing will
+ever serve or delete it.
+
+usage: invariants.py [--census BIN] STATE_DIR [POOL_NAME]
 """
 import glob
 import json
@@ -62,26 +71,52 @@ def ublk_ids():
     return {int(p.rsplit("ublkb", 1)[1]) for p in glob.glob("/sys/block/ublkb*")}
 
 
+def ublk_char_ids():
+    return {int(p.rsplit("ublkc", 1)[1]) for p in glob.glob("/sys/class/ublk-char/ublkc*")}
+
+
+def owned_ublk_devices(census, state_dir):
+    """id -> {"state", "server_pid"} of the ublk devices with this daemon's mark."""
+    if census is None:
+        return {i: {"state": "?", "server_pid": None} for i in ublk_char_ids()}
+    return {d["id"]: d for d in json.loads(run(census, state_dir))}
+
+
 def main():
-    state_dir = sys.argv[1]
-    pool = sys.argv[2] if len(sys.argv) > 2 else "warmblock-pool"
+    args = sys.argv[1:]
+    census = None
+    if args[:1] == ["--census"]:
+        census, args = args[1], args[2:]
+    state_dir = args[0]
+    pool = args[1] if len(args) > 1 else "warmblock-pool"
     rows = database(state_dir)
     in_pool = pool_thin_ids(pool)
     active = live_thins(pool)
     disks = ublk_ids()
-    owned = {r["thin_id"] for r in rows}
+    owned = owned_ublk_devices(census, state_dir)
+    owned_thins = {r["thin_id"] for r in rows}
     served = {r["ublk_id"] for r in rows if r["ublk_id"] >= 0}
     out = {
         "rows": len(rows),
         "pool_thins": len(in_pool),
         "live_dm_thins": len(active),
         "ublk_disks": len(disks),
+        "ublk_char_devices": len(ublk_char_ids()),
+        "owned_ublk_devices": len(owned),
+        # Devices with this daemon's mark that no served row names (with
+        # their state and recorded server, to tell why).
+        "leaked_ublk_devices": sorted("%d:%s:pid=%s" % (i, d["state"], d["server_pid"])
+                                      for i, d in owned.items() if i not in served),
+        # Served rows whose device is not this daemon's, or is not live.
+        "served_rows_not_owned_live": sorted(
+            r["name"] or r["id"] for r in rows
+            if r["ublk_id"] >= 0 and owned.get(r["ublk_id"], {}).get("state") not in ("live", "?")),
         # Thin devices in the pool metadata that no row owns: space leaked.
-        "leaked_thin_ids": sorted(in_pool - owned),
+        "leaked_thin_ids": sorted(in_pool - owned_thins),
         # Rows whose thin device is not in the pool: a volume without data.
         "rows_without_thin": sorted(r["name"] or r["id"] for r in rows if r["thin_id"] not in in_pool),
         # Live dm devices of thins no row owns.
-        "stray_dm_devices": sorted(active[i] for i in set(active) - owned),
+        "stray_dm_devices": sorted(active[i] for i in set(active) - owned_thins),
         # Rows that say they are served by a ublk disk that is not there, and
         # ublk disks no row claims.
         "rows_without_disk": sorted(r["name"] or r["id"] for r in rows if r["ublk_id"] >= 0 and r["ublk_id"] not in disks),

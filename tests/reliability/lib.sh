@@ -1,7 +1,8 @@
 # Shared by the reliability tests (CTest label reliability, in the VM; issue
 # 7). Sourced by tests/reliability/*.sh after setting NAME (the test's name,
 # which names its figures) and WARMBLOCKD, CLI (the binaries, from their
-# arguments).
+# arguments). The fourth argument of every test (CTest passes it) is
+# ublk_census, which invariants() uses to tell this daemon's ublk devices.
 #
 # Figures: `figure KEY VALUE` records one; at exit they are written as a JSON
 # object to $WARMBLOCK_FIGURES_DIR/$NAME.json (when that is set), which
@@ -22,6 +23,7 @@ if [ -n "$missing" ]; then
 	exit 77
 fi
 
+CENSUS=${CENSUS:-${4:-}}
 D=${WARMBLOCK_SCRATCH:-/tmp}/wb-$NAME-$$
 SOCK=$D/api.sock
 mkdir -p "$D"
@@ -114,8 +116,14 @@ volume_count() { wb --json volume ls | json_get 'len(j["volumes"])'; }
 # invariants: the daemon's four views of its volumes cross-checked
 # (invariants.py) into $D/invariants.json; prints the violation count.
 invariants() {
-	python3 "$(dirname "$0")/invariants.py" "$D/state" >"$D/invariants.json" || { echo 999; return; }
+	python3 "$(dirname "$0")/invariants.py" ${CENSUS:+--census "$CENSUS"} "$D/state" >"$D/invariants.json" ||
+		{ echo 999; return; }
 	json_get 'j["violations"]' <"$D/invariants.json"
+}
+# owned_ublk: the ublk devices carrying this daemon's owner mark, served or
+# not, as "ID:STATE" words (needs CENSUS).
+owned_ublk() {
+	"$CENSUS" "$D/state" | json_get '" ".join("%d:%s" % (d["id"], d["state"]) for d in j)'
 }
 # ready: waits until the API serves volumes (after a restart, the disks are
 # adopted before that)

@@ -26,6 +26,7 @@
 #include <optional>
 #include <thread>
 
+#include "census.h"
 #include "control.h"
 #include "placement.h"
 #include "request.h"
@@ -714,15 +715,7 @@ class ServerImpl final : public Server {
     dev->backend_ = backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(backing_path));
     dev->backing_fd_ = backing.fd;
-    // The kernel answers EBUSY until it has noticed that the old server is
-    // gone (its /dev/ublkcN closed).
-    Status s;
-    for (int i = 0; i < 200; ++i) {
-      s = control_->StartUserRecovery(id);
-      if (s.code() != Status::Code::kBusy) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (!s.ok()) return s.Annotate(what);
+    WB_RETURN_IF_ERROR(StartRecovery(*control_, id, ::getpid(), std::chrono::seconds(10)).Annotate(what));
     dev->added_ = true;  // from here a failure removes the device
     WB_RETURN_IF_ERROR(AttachQueues(*dev, info->max_io_buf_bytes, backing.is_block));
     // Like START_DEV, this waits for every fetch: never from a reactor.
@@ -811,21 +804,8 @@ class ServerImpl final : public Server {
 
   std::vector<uint32_t> ListAbandoned() override {
     std::vector<uint32_t> out;
-    DIR* d = ::opendir("/sys/class/ublk-char");
-    if (d == nullptr) return out;
-    while (dirent* e = ::readdir(d)) {
-      unsigned id = 0;
-      if (std::sscanf(e->d_name, "ublkc%u", &id) != 1) continue;
-      auto info = control_->GetDevInfo(id);
-      if (!info.ok() || info->ublksrv_flags != abi::WarmblockMark(options_.owner)) continue;
-      // Quiesced: the server died with recovery on. Otherwise the recorded
-      // server must be gone.
-      bool gone = info->state == abi::kStateQuiesced || info->state == abi::kStateFailFast ||
-                  (::kill(info->ublksrv_pid, 0) != 0 && errno == ESRCH);
-      if (gone && info->ublksrv_pid != ::getpid()) out.push_back(id);
-    }
-    ::closedir(d);
-    std::sort(out.begin(), out.end());
+    for (const auto& [id, info] : OwnedDevices(*control_, abi::WarmblockMark(options_.owner)))
+      if (IsAbandoned(info, ::getpid())) out.push_back(id);
     return out;
   }
 
@@ -835,7 +815,7 @@ class ServerImpl final : public Server {
     if (!info.ok()) return info.status().Annotate(what);
     if (info->ublksrv_flags != abi::WarmblockMark(options_.owner))
       return Status::InvalidArgument(what + ": not made by this owner");
-    if (info->state == abi::kStateLive && ::kill(info->ublksrv_pid, 0) == 0)
+    if (!IsAbandoned(*info, ::getpid()))
       return Status::Error(Status::Code::kBusy, what + ": served by live process " + std::to_string(info->ublksrv_pid));
     Status s = control_->StopDev(id);
     if (!s.ok() && s.code() != Status::Code::kNotFound) return s.Annotate(what);

@@ -104,6 +104,25 @@ struct ReactorStats {
   uint64_t waits_for_buffer = 0;  // requests that had to wait at the cap
 };
 
+// A ublk device as the kernel reports it (GET_DEV_INFO).
+struct DeviceInfo {
+  enum class State { kDead, kLive, kQuiesced, kFailIo };
+  uint32_t id = 0;
+  // kDead: added but not (or no longer) started, so there is no /dev/ublkbN;
+  // kQuiesced / kFailIo: its server died and recovery waits for a new one.
+  State state = State::kDead;
+  // The server the kernel recorded; Linux reports -1 once that process is
+  // gone (older kernels keep the number).
+  int32_t server_pid = -1;
+};
+const char* DeviceStateName(DeviceInfo::State state);
+
+// Every ublk device on the host carrying `owner`'s mark (ServerOptions::
+// owner), by id, whether served, abandoned or never started: what the
+// reliability tests count. kNotFound without /dev/ublk-control. A device
+// that vanishes while listed is left out. Thread-safe.
+Result<std::vector<DeviceInfo>> ListOwnedDevices(uint32_t owner);
+
 class Server;
 
 // One started ublk device. Destroying it stops and deletes the kernel
@@ -143,17 +162,21 @@ class Server {
   // created with recovery): START_USER_RECOVERY, fetch every tag,
   // END_USER_RECOVERY. /dev/ublkbN stays throughout; I/O the kernel held
   // meanwhile (REISSUE) completes once adopted. Queues, depth and size come
-  // from the kernel. kNotFound for an unknown id, kInvalidArgument if
-  // another owner (ServerOptions::owner) added it, kUnsupported if it
-  // has no recovery, kBusy if its old server is still alive after ~10 s.
+  // from the kernel. kNotFound for an unknown id or a device with no disk
+  // (added but never started: nothing to adopt, and the kernel would refuse
+  // for ever), kInvalidArgument if another owner (ServerOptions::owner)
+  // added it, kAlreadyExists if this process serves it, kUnsupported if
+  // the device has no recovery, kBusy if after 10 s the kernel still holds
+  // the old server's /dev/ublkcN (or that server still runs).
   // A failure before the queues are attached leaves the device for a later
   // attempt; a failure after removes it.
   virtual Result<std::unique_ptr<Device>> AdoptDevice(uint32_t id, const std::string& backing_path,
                                                       BackendKind backend = BackendKind::kIoUring) = 0;
 
   // Devices of this server's owner (ServerOptions::owner; added by any
-  // process) whose server is gone, by id. Other programs' and owners' ublk
-  // devices are never listed.
+  // process) whose server is gone, by id: quiesced or failing I/O, or live
+  // or never started with their recorded server no longer running (gone, or
+  // a zombie). Other programs' and owners' ublk devices are never listed.
   virtual std::vector<uint32_t> ListAbandoned() = 0;
   // Stops and deletes such a device without adopting it: a process that
   // finds a device nobody will adopt (an orphan of a crash) cleans it up.
