@@ -5,7 +5,7 @@
 //   (b) a ready formatted volume: snapshot of an ext4 golden image + activate
 //       vs create + activate + `mkfs.ext4` of a fresh 1 GiB thin
 // Each repetition times one operation; the JSON summary holds the medians
-// and the ratios against the targets of issue 3.
+// and the ratios against the project's targets (bench/RESULTS.md).
 #include <benchmark/benchmark.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>

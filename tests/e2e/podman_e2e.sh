@@ -1,5 +1,5 @@
 #!/bin/sh
-# End to end with podman (CTest label e2e, in the VM; issue 14): Debian's
+# End to end with podman (CTest label e2e, in the VM): Debian's
 # podman 4.3, rootful, finds warmblock's hooks where `cmake --install` puts
 # them and gives its containers their volumes.
 # podman_e2e.sh WARMBLOCKD WARMBLOCK_CLI BUILD_DIR HOOKS_DIR

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Access control (issue 7, item 6): who may talk to warmblockd, what it
+# Access control: who may talk to warmblockd, what it
 # logs, and that no name, path or annotation escapes where it belongs.
 # access.sh WARMBLOCKD CLI HOOK
 set -u

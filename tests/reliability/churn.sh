@@ -1,5 +1,5 @@
 #!/bin/sh
-# Concurrency and churn (issue 7, item 5): 32 clients create and delete
+# Concurrency and churn: 32 clients create and delete
 # volumes over the API (CYCLES in all, default 2000) while containers start
 # through the OCI hook with crun. Afterwards the database, the pool's
 # metadata, the live dm devices and the ublk disks agree (invariants.py),

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Daemon crash under load (issue 7, item 1): 16 volumes under fio random
+# Daemon crash under load: 16 volumes under fio random
 # writes with crc32c verification while warmblockd is killed with SIGKILL at
 # random moments and restarted at once, as systemd would. The disks must
 # stay (ublk user recovery: the kernel holds their I/O until the new daemon

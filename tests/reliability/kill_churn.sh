@@ -1,5 +1,5 @@
 #!/bin/sh
-# SIGKILL during churn (issue 14, items 2 and 8): 8 API clients create and
+# SIGKILL during churn: 8 API clients create and
 # delete volumes while warmblockd is SIGKILLed KILLS times (default 10) at
 # random moments and restarted at once, as systemd would. After every
 # restart, once nothing is in flight and the warm stock is back, the ublk

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Pool exhaustion (issue 7, item 3): an embedded pool of 128M that may grow
+# Pool exhaustion: an embedded pool of 128M that may grow
 # to 256M in steps of 64M. Volumes are written through their ublk disks
 # until the pool grows (low-water event), then on to its limit, where every
 # further write must fail fast with ENOSPC (or EIO) instead of hanging,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Power cut (issue 7, item 2), run on the host: the daemon's whole state_dir
+# Power cut, run on the host: the daemon's whole state_dir
 # (the embedded pool's data and metadata files, catalogue, database) lives
 # on a virtio disk image; QEMU is killed hard while volumes are created,
 # deleted and written; the next boot checks that thin_check finds the pool

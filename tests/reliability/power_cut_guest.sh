@@ -1,5 +1,5 @@
 #!/bin/sh
-# Guest half of the power-cut test (issue 7, item 2); the host half,
+# Guest half of the power-cut test; the host half,
 # power_cut.sh, boots the VM with this script and kills QEMU under it.
 #
 # power_cut_guest.sh work  DIR BOOT WARMBLOCKD CLI SEED [format]

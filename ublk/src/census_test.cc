@@ -23,7 +23,7 @@ bool EverybodyAlive(pid_t) { return true; }
 // Linux reports ublksrv_pid -1 once the recorded server is gone. kill(-1, 0)
 // succeeds (it signals every process the caller may signal), so a liveness
 // test by kill() took every such device for a served one: never listed,
-// never deleted, left after --teardown (issue 14).
+// never deleted, left after --teardown.
 TEST(Abandoned, ServerReportedGoneIsAbandoned) {
   EXPECT_TRUE(IsAbandoned(Info(abi::kStateLive, -1), 100));
   EXPECT_TRUE(IsAbandoned(Info(abi::kStateLive, 0), 100));
@@ -108,7 +108,7 @@ using Clock = std::chrono::steady_clock;
 
 // A device stopped (or never started) when its daemon was killed is in the
 // dead state, which the kernel never lets recover: AdoptDevice spent 10 s
-// of EBUSY retries on each such row at start-up (issue 14).
+// of EBUSY retries on each such row at start-up.
 TEST(StartRecovery, ADeadDeviceIsRefusedAtOnce) {
   FakeControl c;
   c.state = abi::kStateDead;
