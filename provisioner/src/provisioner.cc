@@ -153,6 +153,7 @@ class Impl final : public Provisioner {
       owner_start = *start;
     }
 
+    const PendingSpec want{spec.fs, spec.size_bytes, req.ephemeral};
     // Declared before the lock so that it ends after it: the reservation
     // takes mu_ to end.
     std::optional<NameReservation> reserved;
@@ -161,14 +162,14 @@ class Impl final : public Provisioner {
     // makes (it may take seconds on the grown and cold paths); another spec
     // for the name is a conflict at once.
     for (auto it = creating_.find(req.name); it != creating_.end(); it = creating_.find(req.name)) {
-      if (it->second != PendingSpec{spec.fs, spec.size_bytes, req.ephemeral})
+      if (it->second != want)
         return Status::AlreadyExists("volume " + Quoted(req.name) +
                                      " is being created with another size, filesystem or lifetime");
       created_cv_.wait(lock);
     }
     auto existing = store_->FindByName(req.name);
     if (existing.ok()) {
-      if (existing->fs != spec.fs || existing->size_bytes != spec.size_bytes || existing->ephemeral != req.ephemeral)
+      if (PendingSpec{existing->fs, existing->size_bytes, existing->ephemeral} != want)
         return Status::AlreadyExists("volume " + Quoted(req.name) +
                                      " exists with another size, filesystem or lifetime");
       WB_RETURN_IF_ERROR(CheckSettled(*existing));
@@ -211,7 +212,7 @@ class Impl final : public Provisioner {
         donor->warm.pop_front();
         ++donor->hits;
         refill_cv_.notify_one();
-        reserved.emplace(this, req.name, PendingSpec{spec.fs, spec.size_bytes, req.ephemeral});
+        reserved.emplace(this, req.name, want);
         lock.unlock();
         auto grown = GrowWarm(row, req, owner_start, spec.size_bytes);
         if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
@@ -231,7 +232,7 @@ class Impl final : public Provisioner {
     r.size_bytes = spec.size_bytes;
     r.thin_name = RandomThinName("v");
     WB_RETURN_IF_ERROR(store_->Insert(&r));
-    if (!reserved) reserved.emplace(this, req.name, PendingSpec{spec.fs, spec.size_bytes, req.ephemeral});
+    if (!reserved) reserved.emplace(this, req.name, want);
     std::optional<uint32_t> origin;
     if (cls != nullptr) origin = classes_[cls->name].golden;
     lock.unlock();
@@ -239,7 +240,7 @@ class Impl final : public Provisioner {
     return ToVolume(r, "cold");
   }
 
-  // What a create in progress asks for; an identical request waits for it.
+  // What decides whether two creates of one name ask for the same volume.
   struct PendingSpec {
     std::string fs;
     uint64_t size_bytes = 0;
