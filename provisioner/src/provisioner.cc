@@ -8,16 +8,15 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "process.h"
 #include "store.h"
 #include "warmblock/base/clock.h"
+#include "warmblock/base/proc.h"
 #include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
 
@@ -57,19 +56,11 @@ class Mkfs final : public Formatter {
   }
 };
 
-// Field 22 of /proc/PID/stat, after the command name (which may hold
-// spaces and parentheses, hence the last ')').
+// The start time of `pid` (which changes when the pid is reused).
 std::optional<uint64_t> ProcStartTime(int64_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return std::nullopt;
-  size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream rest(line.substr(paren + 1));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return std::nullopt;
+  auto st = ReadProcStat(pid);
+  if (!st) return std::nullopt;
+  return st->start_time;
 }
 
 std::string RandomThinName(const char* prefix) {

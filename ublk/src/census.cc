@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
+
+#include "warmblock/base/proc.h"
 
 namespace warmblock::ublk {
 
@@ -25,16 +26,8 @@ std::vector<uint32_t> CharDeviceIds() {
 }
 
 bool ProcessAlive(pid_t pid) {
-  if (pid <= 0) return false;
-  // Field 3 of /proc/PID/stat, after the command name (which may hold
-  // spaces and parentheses, hence the last ')').
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return false;
-  size_t paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  char state = line[paren + 2];
-  return state != 'Z' && state != 'X' && state != 'x';
+  auto st = ReadProcStat(pid);
+  return st && st->state != 'Z' && st->state != 'X' && st->state != 'x';
 }
 
 bool IsAbandoned(const abi::DevInfo& info, pid_t self, const std::function<bool(pid_t)>& alive) {
