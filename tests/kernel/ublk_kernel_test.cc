@@ -615,6 +615,50 @@ TEST_F(UblkKernel, RemoveRefusesAnOpenDiskWhereTheKernelCanTell) {
   EXPECT_NE(::access((*dev)->disk_path().c_str(), F_OK), 0);
 }
 
+// The daemon spawns mkfs and tune2fs while other threads delete volumes:
+// until it execs, a child holds copies of every fd the server had open at
+// the fork, and none of them may make an idle disk look open (a refused
+// delete leaves the volume behind; CI's churn test saw it once in 2,000).
+// The children here linger before exiting, as a slow exec would.
+TEST_F(UblkKernel, RemoveOfAnIdleDiskIsNotRefusedWhileTheServerForks) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> spawned{0};
+  auto spawner = [&] {
+    while (!stop.load()) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        struct timespec linger = {0, 5 * 1000 * 1000};
+        ::nanosleep(&linger, nullptr);
+        ::_exit(0);
+      }
+      if (pid < 0) continue;
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      spawned.fetch_add(1);
+    }
+  };
+  std::thread a(spawner), b(spawner);
+  int refused = 0;
+  std::string first;
+  constexpr int kCycles = 150;
+  for (int i = 0; i < kCycles; ++i) {
+    auto dev = AddOn("spawn", 4 * kMiB, BackendKind::kIoUring);
+    if (dev == nullptr) break;
+    Status s = dev->Remove();
+    if (!s.ok()) {
+      if (first.empty()) first = s.ToString();
+      ++refused;
+      (void)dev->Remove(/*force=*/true);
+    }
+  }
+  stop = true;
+  a.join();
+  b.join();
+  std::printf("%d removes, %d refused, %d children forked meanwhile\n", kCycles, refused, spawned.load());
+  EXPECT_GT(spawned.load(), kCycles);
+  EXPECT_EQ(refused, 0) << first;
+}
+
 TEST_F(UblkKernel, FlushAndFuaWritesSucceedOnBothBackEnds) {
   for (BackendKind backend : {BackendKind::kIoUring, BackendKind::kLibaio}) {
     auto dev = AddOn("flush", 16 * kMiB, backend);

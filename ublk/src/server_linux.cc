@@ -572,6 +572,10 @@ class DeviceImpl final : public Device {
   Status Remove(bool force) override;
   Status Resize(uint64_t bytes) override;
   Status Teardown();
+  // Whether something holds the disk with O_EXCL (a mount does).
+  bool ExclusivelyHeld() const;
+  // The refusal of a remove, saying whether the disk looks mounted.
+  Status Busy() const;
 
   ServerImpl* server_;
   uint32_t id_;
@@ -848,20 +852,34 @@ class ServerImpl final : public Server {
 
 Status DeviceImpl::Remove(bool force) {
   if (started_ && !force) {
-    // A mounted file system (or any exclusive holder) keeps the disk: never
-    // tear a volume away from under a container.
-    int fd = ::open(disk_path_.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
-    if (fd < 0 && errno == EBUSY)
-      return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": in use (mounted?); unmount it first");
-    if (fd >= 0) ::close(fd);
-    if (server_->features().safe_stop()) {
+    // A mounted file system (or any other opener) keeps the disk: never
+    // tear a volume away from under a container. Where the kernel can
+    // refuse a stop while the disk is open, ask it first and look for an
+    // exclusive holder only to explain a refusal: a probe fd of our own,
+    // copied into a child this daemon spawns at that moment (mkfs,
+    // tune2fs), would itself keep the disk open and fail the stop.
+    const bool safe_stop = server_->features().safe_stop();
+    if (safe_stop) {
       Status s = server_->control_->TryStopDev(id_);
-      if (s.code() == Status::Code::kBusy)
-        return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": open by another process");
+      if (s.code() == Status::Code::kBusy) return Busy();
       if (!s.ok()) return s.Annotate("remove " + disk_path_);
+    } else if (ExclusivelyHeld()) {
+      return Busy();
     }
   }
   return Teardown();
+}
+
+bool DeviceImpl::ExclusivelyHeld() const {
+  int fd = ::open(disk_path_.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  return fd < 0 && errno == EBUSY;
+}
+
+Status DeviceImpl::Busy() const {
+  if (ExclusivelyHeld())
+    return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": in use (mounted?); unmount it first");
+  return Status::Error(Status::Code::kBusy, "remove " + disk_path_ + ": open by another process");
 }
 
 Status DeviceImpl::Resize(uint64_t bytes) {
