@@ -136,7 +136,9 @@ done
 start=$(date +%s)
 runs=""
 for i in $(seq $n); do
-	(cd "$b-$i" && crun run "many-$i" >"$D/many/$i" 2>&1; echo "exit=$?" >>"$D/many/$i") &
+	# Bounded, so that a hang shows below with what hung instead of
+	# running into CTest's timeout, which kills this script uncleaned.
+	(cd "$b-$i" && timeout -k 10 420 crun run "many-$i" >"$D/many/$i" 2>&1; echo "exit=$?" >>"$D/many/$i") &
 	runs="$runs $!"
 done
 wait $runs # not the daemon, also a background job
@@ -146,7 +148,14 @@ for i in $(seq $n); do grep -q "^mark=many-$i\$" "$D/many/$i" && grep -q "^exit=
 distinct=$(cat "$D/many"/* | grep -o '^/dev/ublkb[0-9]*' | sort -u | wc -l)
 [ "$ok" = $n ] && [ "$distinct" = $n ] &&
 	pass "$n containers started together (${took}s), each with its own volume: $distinct distinct disks" ||
-	fail "$n concurrent containers: $ok saw only their own mark, $distinct distinct disks; first: $(cat "$D/many/1")"
+	{
+		fail "$n concurrent containers: $ok saw only their own mark, $distinct distinct disks; first: $(cat "$D/many/1")"
+		for i in $(seq $n); do grep -q "^exit=0" "$D/many/$i" || echo "many-$i: $(tr '\n' ' ' <"$D/many/$i")"; done
+		echo "processes in D state:"; ps -eo pid,stat,wchan:32,args | awk '$2 ~ /^D/'
+		echo "kernel log:"; dmesg | tail -n 40
+		echo "warmblockd log:"; tail -n 40 "$D/wb.log"
+		for i in $(seq $n); do crun delete -f "many-$i" >/dev/null 2>&1; done
+	}
 [ "$(volumes)" = 0 ] && pass "their ephemeral volumes are all gone after poststop" || fail "volumes left: $(volumes)"
 
 # A container killed without its runtime running poststop (as after a hook
