@@ -37,6 +37,13 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ALTER TABLE volumes ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE volumes ADD COLUMN owner_start INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // The pool's transaction id per row and in meta was written and never
+    // read: repair reconciles rows with thins by name, which a transaction
+    // id could not improve on.
+    R"sql(
+ALTER TABLE volumes DROP COLUMN pool_txid;
+DELETE FROM meta WHERE key = 'pool_txid';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -101,8 +108,8 @@ class Stmt {
 };
 
 constexpr const char* kColumns =
-    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, pool_txid, ublk_id, "
-    "owner_pid, owner_start";
+    "id, name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, ublk_id, owner_pid, "
+    "owner_start";
 
 Result<VolumeRecord> ReadRow(const Stmt& s) {
   VolumeRecord r;
@@ -120,10 +127,9 @@ Result<VolumeRecord> ReadRow(const Stmt& s) {
     if (v.is_string()) r.labels[k] = v.get<std::string>();
   r.ephemeral = s.Int(9) != 0;
   r.created_ms = s.Int(10);
-  r.pool_txid = static_cast<uint64_t>(s.Int(11));
-  r.ublk_id = s.Int(12);
-  r.owner_pid = s.Int(13);
-  r.owner_start = static_cast<uint64_t>(s.Int(14));
+  r.ublk_id = s.Int(11);
+  r.owner_pid = s.Int(12);
+  r.owner_start = static_cast<uint64_t>(s.Int(13));
   return r;
 }
 
@@ -184,8 +190,7 @@ int Store::schema_version() const {
 Status Store::Insert(VolumeRecord* r) {
   Stmt s(db_,
          "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, "
-         "pool_txid, ublk_id, owner_pid, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-         "?14)");
+         "ublk_id, owner_pid, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
   s.BindNullIfEmpty(1, r->name)
       .Bind(2, r->class_name)
       .Bind(3, r->fs)
@@ -196,10 +201,9 @@ Status Store::Insert(VolumeRecord* r) {
       .Bind(8, LabelsJson(r->labels))
       .Bind(9, int64_t{r->ephemeral})
       .Bind(10, r->created_ms)
-      .Bind(11, static_cast<int64_t>(r->pool_txid))
-      .Bind(12, r->ublk_id)
-      .Bind(13, r->owner_pid)
-      .Bind(14, static_cast<int64_t>(r->owner_start));
+      .Bind(11, r->ublk_id)
+      .Bind(12, r->owner_pid)
+      .Bind(13, static_cast<int64_t>(r->owner_start));
   WB_RETURN_IF_ERROR(s.Step("insert volume " + (r->name.empty() ? r->thin_name : r->name)).status());
   r->id = sqlite3_last_insert_rowid(db_);
   return Status::OK();
@@ -212,8 +216,7 @@ namespace {
 Result<bool> WriteRow(sqlite3* db, const VolumeRecord& r, bool only_if_warm) {
   std::string sql =
       "UPDATE volumes SET name=?1, class=?2, fs=?3, size_bytes=?4, thin_name=?5, thin_id=?6, state=?7, labels=?8, "
-      "ephemeral=?9, created_ms=?10, pool_txid=?11, ublk_id=?12, owner_pid=?13, "
-      "owner_start=?14 WHERE id=?15";
+      "ephemeral=?9, created_ms=?10, ublk_id=?11, owner_pid=?12, owner_start=?13 WHERE id=?14";
   if (only_if_warm) sql += " AND state='warm'";
   Stmt s(db, sql.c_str());
   s.BindNullIfEmpty(1, r.name)
@@ -226,11 +229,10 @@ Result<bool> WriteRow(sqlite3* db, const VolumeRecord& r, bool only_if_warm) {
       .Bind(8, LabelsJson(r.labels))
       .Bind(9, int64_t{r.ephemeral})
       .Bind(10, r.created_ms)
-      .Bind(11, static_cast<int64_t>(r.pool_txid))
-      .Bind(12, r.ublk_id)
-      .Bind(13, r.owner_pid)
-      .Bind(14, static_cast<int64_t>(r.owner_start))
-      .Bind(15, r.id);
+      .Bind(11, r.ublk_id)
+      .Bind(12, r.owner_pid)
+      .Bind(13, static_cast<int64_t>(r.owner_start))
+      .Bind(14, r.id);
   WB_RETURN_IF_ERROR(s.Step("update volume row " + std::to_string(r.id)).status());
   return sqlite3_changes(db) != 0;
 }
@@ -280,20 +282,6 @@ Result<std::vector<VolumeRecord>> Store::List() const {
     WB_ASSIGN_OR_RETURN(VolumeRecord r, ReadRow(s));
     out.push_back(std::move(r));
   }
-}
-
-Status Store::SetMeta(const std::string& key, const std::string& value) {
-  Stmt s(db_, "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-  s.Bind(1, key).Bind(2, value);
-  return s.Step("set " + key).status();
-}
-
-std::optional<std::string> Store::GetMeta(const std::string& key) const {
-  Stmt s(db_, "SELECT value FROM meta WHERE key=?1");
-  s.Bind(1, key);
-  auto row = s.Step("get " + key);
-  if (!row.ok() || !*row) return std::nullopt;
-  return s.Text(0);
 }
 
 }  // namespace warmblock::provisioner

@@ -39,7 +39,6 @@ struct VolumeRecord {
   std::map<std::string, std::string> labels;
   bool ephemeral = false;
   int64_t created_ms = 0;
-  uint64_t pool_txid = 0;    // the pool's transaction id after this row's last kernel step
   int64_t ublk_id = -1;      // the ublk device serving it (/dev/ublkbN), -1 if none
   int64_t owner_pid = 0;     // ephemeral: released once this process is gone (0: no owner)
   uint64_t owner_start = 0;  // the owner's start time (clock ticks since boot), against pid reuse
@@ -54,7 +53,7 @@ class Store {
   // Opens or creates the database at `path` and migrates it. kCorruption for
   // a database newer than this binary or one SQLite cannot read.
   static Result<std::unique_ptr<Store>> Open(const std::string& path);
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   int schema_version() const;
 
   // Sets record->id. kAlreadyExists if the name or thin name is taken.
@@ -71,9 +70,6 @@ class Store {
   // kNotFound if no volume has that name.
   Result<VolumeRecord> FindByName(const std::string& name) const;
   Result<std::vector<VolumeRecord>> List() const;
-
-  Status SetMeta(const std::string& key, const std::string& value);
-  std::optional<std::string> GetMeta(const std::string& key) const;
 
  private:
   explicit Store(sqlite3* db);

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -33,7 +34,6 @@ class StoreTest : public ::testing::Test {
     r.thin_id = id;
     r.state = VolumeState::kWarm;
     r.created_ms = 1000;
-    r.pool_txid = 7;
     r.ublk_id = 3;
     return r;
   }
@@ -58,7 +58,6 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
     r.created_ms = 2000;
     r.state = VolumeState::kReady;
     ASSERT_TRUE((*store)->Claim(r).ok());
-    ASSERT_TRUE((*store)->SetMeta("pool_txid", "42").ok());
   }
   auto store = Store::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -72,10 +71,7 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
   EXPECT_EQ(v->owner_pid, 4321);
   EXPECT_EQ(v->owner_start, 987654u);
   EXPECT_EQ(v->created_ms, 2000);
-  EXPECT_EQ(v->pool_txid, 7u);
   EXPECT_EQ(v->ublk_id, 3);
-  EXPECT_EQ((*store)->GetMeta("pool_txid").value_or(""), "42");
-  EXPECT_FALSE((*store)->GetMeta("nothing").has_value());
 }
 
 TEST_F(StoreTest, AWarmVolumeIsClaimedOnceAndNamesAreUnique) {
@@ -103,13 +99,11 @@ TEST_F(StoreTest, UpdateListAndRemove) {
   VolumeRecord a = Warm("w1", 1);
   ASSERT_TRUE((*store)->Insert(&a).ok());
   a.state = VolumeState::kDeleting;
-  a.pool_txid = 9;
   ASSERT_TRUE((*store)->Update(a).ok());
   auto all = (*store)->List();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].state, VolumeState::kDeleting);
-  EXPECT_EQ((*all)[0].pool_txid, 9u);
   ASSERT_TRUE((*store)->Remove(a.id).ok());
   EXPECT_EQ((*store)->Update(a).code(), Code::kNotFound);
   EXPECT_TRUE((*store)->List()->empty());
@@ -141,6 +135,7 @@ TEST_F(StoreTest, ASchemaOneDatabaseIsMigratedWithItsRows) {
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, created_ms, ublk_id) "
         "VALUES ('old', 'small', 'ext4', 1073741824, 'v1', 5, 'ready', 1000, 2);"
+        "INSERT INTO meta (key, value) VALUES ('pool_txid', '7');"
         "PRAGMA user_version=1;";
     ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     sqlite3_close(db);
@@ -153,6 +148,21 @@ TEST_F(StoreTest, ASchemaOneDatabaseIsMigratedWithItsRows) {
   EXPECT_EQ(v->thin_id, 5u);
   EXPECT_EQ(v->ublk_id, 2);
   EXPECT_EQ(v->owner_pid, 0) << "volumes from before owners have none";
+  store->reset();
+  // Schema 3 dropped the transaction ids nothing read.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  int pool_txid_columns = -1, meta_rows = -1;
+  auto count = [](void* out, int, char** v, char**) {
+    *static_cast<int*>(out) = std::atoi(v[0]);
+    return 0;
+  };
+  sqlite3_exec(db, "SELECT count(*) FROM pragma_table_info('volumes') WHERE name = 'pool_txid'", count,
+               &pool_txid_columns, nullptr);
+  sqlite3_exec(db, "SELECT count(*) FROM meta", count, &meta_rows, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(pool_txid_columns, 0);
+  EXPECT_EQ(meta_rows, 0);
 }
 
 TEST_F(StoreTest, GarbageIsReportedAsCorruption) {

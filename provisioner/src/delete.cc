@@ -1,0 +1,45 @@
+// Deletion: a volume's disk, thin and row go, in that order, with the row
+// marked deleting in between so that a crash is finished by repair.
+#include "service.h"
+#include "warmblock/base/text.h"
+
+namespace warmblock::provisioner {
+
+// Deletes volume `name`; with `row`, only if the name still belongs to that
+// row (not to a volume made under the same name since).
+Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
+  std::unique_lock<std::mutex> lock(mu_);
+  WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
+  if (row && r.id != *row) return Status::NotFound("volume " + Quoted(name) + " is another volume now");
+  // A row an earlier Delete left deleting (its thin would not go) is
+  // finished by this one.
+  bool resume = r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0;
+  if (!resume) WB_RETURN_IF_ERROR(CheckSettled(r));
+  // Stopping a disk takes the kernel a while (STOP_DEV waits for its
+  // queues): hand-outs go on meanwhile, and this row is ours alone.
+  deleting_.insert(r.id);
+  lock.unlock();
+  Status s = resume ? Status::OK() : disks_.Stop(r.id, /*force=*/false);
+  if (s.ok() && !resume) {
+    r.state = VolumeState::kDeleting;
+    s = store_->Update(r);
+  }
+  if (s.ok()) s = DropThin(r);
+  lock.lock();
+  deleting_.erase(r.id);
+  return s.Annotate("delete volume " + Quoted(name));
+}
+
+// Removes row r's disk, thin and row, whatever of them exists.
+Status Service::DropThin(const VolumeRecord& r) {
+  (void)disks_.Stop(r.id, /*force=*/true);
+  auto thin = pool_->FindByName(r.thin_name);
+  if (thin.ok()) {
+    Status s = pool_->Deactivate(thin->id);
+    if (s.ok() || s.code() == Status::Code::kNotFound) s = pool_->DeleteThin(thin->id);
+    if (!s.ok()) return s;
+  }
+  return store_->Remove(r.id);
+}
+
+}  // namespace warmblock::provisioner

@@ -1,0 +1,132 @@
+// The Provisioner itself, private to the library. One class, its parts in
+// files of their own: hand-out (create.cc), deletion (delete.cc), the kernel
+// steps that make a row a served volume (prepare.cc), the warm stock and its
+// refill (stock.cc), start-up repair (repair.cc), and the monitor thread
+// that grows the pool and releases orphans (monitor.cc); the policies they
+// apply sit apart as pure code (growth.h, orphans.h), the disks in Disks.
+//
+// Locks: mu_ guards the members marked so, and orders the store writes that
+// must agree with them (a warm row leaves the stock and is claimed under
+// it). Disks has its own. Kernel work (thin, disk, mkfs) never runs under
+// mu_: a hand-out waits only for database updates.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "disks.h"
+#include "orphans.h"
+#include "store.h"
+#include "warmblock/provisioner/provisioner.h"
+
+namespace warmblock::provisioner {
+
+// One volume class's stock.
+struct ClassState {
+  VolumeClass spec;
+  uint32_t golden = 0;       // thin id of the golden image
+  std::deque<int64_t> warm;  // rows ready to hand out
+  unsigned preparing = 0;    // rows being made by refillers
+  uint64_t hits = 0, misses = 0;
+};
+
+class Service final : public Provisioner {
+ public:
+  Service(Config config, Services services);
+  ~Service() override;
+
+  // Opens the store and the pool, repairs, makes the golden images and
+  // starts the threads.
+  Status Init();
+
+  Result<Volume> Create(const CreateRequest& req) override;
+  Result<Volume> Get(const std::string& name) override;
+  Result<std::vector<Volume>> List(const std::map<std::string, std::string>& labels) override;
+  Status Delete(const std::string& name) override { return DeleteRow(name, std::nullopt); }
+  Result<PoolReport> Report() override;
+  std::vector<std::string> Repairs() const override;
+  Status Shutdown() override;
+  bool WaitWarm(int timeout_ms) override;
+
+ private:
+  // What decides whether two creates of one name ask for the same volume.
+  struct PendingSpec {
+    std::string fs;
+    uint64_t size_bytes = 0;
+    bool ephemeral = false;
+    bool operator==(const PendingSpec&) const = default;
+  };
+  class NameReservation;
+
+  // service.cc
+  void Log(const std::string& line) const;
+  void Note(const std::string& line);  // a repair, kept for Repairs()
+  Status OpenPool();
+  void StopThreads();
+  // kBusy for a row in the middle of a change. Under mu_.
+  Status CheckSettled(const VolumeRecord& r) const;
+  static Volume ToVolume(const VolumeRecord& r, const std::string& source);
+  static std::string Describe(const VolumeRecord& r);
+
+  // create.cc
+  static void Name(VolumeRecord* r, const CreateRequest& req, uint64_t owner_start);
+  Result<Volume> GrowWarm(int64_t row, const CreateRequest& req, uint64_t owner_start, uint64_t size);
+
+  // delete.cc
+  Status DeleteRow(const std::string& name, std::optional<int64_t> row);
+  Status DropThin(const VolumeRecord& r);
+
+  // prepare.cc
+  Status Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state);
+  Status Serve(VolumeRecord* r, bool adopt_only = false);
+
+  // stock.cc
+  Status EnsureGolden(ClassState& cs);
+  void RefillLoop();
+
+  // repair.cc
+  Status Repair();
+
+  // monitor.cc
+  void MonitorLoop();
+  void RefreshPoolState();
+  bool GrowIfLow(const thinpool::PoolStatus& st);
+  bool CanGrow(const thinpool::PoolOptions& o) const;
+  void ReapOrphans();
+
+  const Config cfg_;
+  Services svc_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<thinpool::Pool> pool_;
+  Disks disks_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, ClassState> classes_;    // guarded by mu_
+  std::vector<std::string> repairs_;             // guarded by mu_ (written by Init alone)
+  bool stopping_ = false;                        // guarded by mu_
+  std::string pool_full_;                        // guarded by mu_: why creates get kNoSpace; empty: space
+  uint64_t grow_events_ = 0;                     // guarded by mu_
+  std::map<std::string, PendingSpec> creating_;  // guarded by mu_: names a Create makes outside mu_
+  std::set<int64_t> deleting_;                   // guarded by mu_: rows a Delete works on outside mu_
+  std::condition_variable refill_cv_;            // the stock fell below a target, or stopping_
+  std::condition_variable warm_cv_;              // a warm row joined the stock
+  std::condition_variable created_cv_;           // a name left creating_
+
+  // The monitor thread's own (Init's before the thread starts).
+  std::chrono::steady_clock::time_point grow_retry_at_;  // no growth (nor queueing) before this
+  std::string grow_error_;                               // the last failed growth's
+  OrphanWatch orphans_;
+
+  std::vector<std::thread> threads_;  // refillers and the monitor
+};
+
+}  // namespace warmblock::provisioner
