@@ -155,7 +155,7 @@ void Service::Name(VolumeRecord* r, const CreateRequest& req, uint64_t owner_sta
 // may still make the volume cold.
 Result<Volume> Service::GrowWarm(int64_t row, const CreateRequest& req, uint64_t owner_start, uint64_t size) {
   WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->Get(row));
-  ublk::Device* dev = disks_.Find(row);
+  ublk::Device* dev = disks_->Find(row);
   Status s = dev == nullptr ? Status::Error(Status::Code::kIOError, "warm volume has no disk")
                             : pool_->Resize(r.thin_id, size);
   if (s.ok()) s = dev->Resize(size);

@@ -19,7 +19,7 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
   // queues): hand-outs go on meanwhile, and this row is ours alone.
   deleting_.insert(r.id);
   lock.unlock();
-  Status s = resume ? Status::OK() : disks_.Stop(r.id, /*force=*/false);
+  Status s = resume ? Status::OK() : disks_->Stop(r.id, /*force=*/false);
   if (s.ok() && !resume) {
     r.state = VolumeState::kDeleting;
     s = store_->Update(r);
@@ -30,15 +30,8 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
   return s.Annotate("delete volume " + Quoted(name));
 }
 
-// Removes row r's disk, thin and row, whatever of them exists.
 Status Service::DropThin(const VolumeRecord& r) {
-  (void)disks_.Stop(r.id, /*force=*/true);
-  auto thin = pool_->FindByName(r.thin_name);
-  if (thin.ok()) {
-    Status s = pool_->Deactivate(thin->id);
-    if (s.ok() || s.code() == Status::Code::kNotFound) s = pool_->DeleteThin(thin->id);
-    if (!s.ok()) return s;
-  }
+  WB_RETURN_IF_ERROR(disks_->Drop(r));
   return store_->Remove(r.id);
 }
 

@@ -68,8 +68,14 @@ Status Service::Repair() {
   // starts: a new disk takes the lowest free number, which after a reboot
   // is one that a later row still names, and adopting that live disk
   // fails only after ublk's ~10 s of busy retries (seen after power cuts).
-  for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/true));
-  for (VolumeRecord* r : to_serve) WB_RETURN_IF_ERROR(Serve(r, /*adopt_only=*/false));
+  for (bool adopt_only : {true, false}) {
+    for (VolumeRecord* r : to_serve) {
+      WB_ASSIGN_OR_RETURN(Disks::Served how, disks_->Serve(r, adopt_only));
+      if (how == Disks::Served::kAdopted)
+        Note("adopted /dev/ublkb" + std::to_string(r->ublk_id) + " of " + Describe(*r));
+      if (how == Disks::Served::kStarted) WB_RETURN_IF_ERROR(store_->Update(*r));
+    }
+  }
   // Disks of this daemon that nobody adopted (their row is gone, or a
   // crash came between adding the disk and recording it).
   for (uint32_t id : svc_.ublk->ListAbandoned()) {

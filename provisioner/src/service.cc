@@ -31,6 +31,7 @@ Status Service::Init() {
   if (ec) return Status::FromErrno(ec.value(), "create state directory " + cfg_.state_dir);
   WB_ASSIGN_OR_RETURN(store_, Store::Open(cfg_.state_dir + "/warmblock.db"));
   WB_RETURN_IF_ERROR(OpenPool());
+  disks_ = std::make_unique<Disks>(pool_.get(), svc_.ublk, svc_.formatter, svc_.log);
   for (const auto& vc : cfg_.classes) classes_[vc.name].spec = vc;
   WB_RETURN_IF_ERROR(Repair());
   for (auto& [name, cls] : classes_) WB_RETURN_IF_ERROR(EnsureGolden(cls));
@@ -42,7 +43,7 @@ Status Service::Init() {
 
 Status Service::Shutdown() {
   StopThreads();
-  WB_RETURN_IF_ERROR(disks_.StopAll());
+  WB_RETURN_IF_ERROR(disks_->StopAll());
   WB_RETURN_IF_ERROR(pool_->Shutdown());
   Log("shut down: every disk stopped, pool devices removed; state kept in " + cfg_.state_dir);
   return Status::OK();
@@ -155,6 +156,16 @@ Status Service::OpenPool() {
   WB_ASSIGN_OR_RETURN(pool_, thinpool::Pool::Create(o, svc_.kernel));
   Log("created pool " + pool_->name() + " in " + dir);
   return Status::OK();
+}
+
+Status Service::Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state) {
+  Status s = disks_->Make(r, origin, final_state == VolumeState::kGolden);
+  if (s.ok()) {
+    r->state = final_state;
+    s = store_->Update(*r);
+  }
+  if (!s.ok()) (void)DropThin(*r);
+  return s;
 }
 
 Status Service::CheckSettled(const VolumeRecord& r) const {

@@ -1,9 +1,10 @@
-// The Provisioner itself, private to the library. One class, its parts in
-// files of their own: hand-out (create.cc), deletion (delete.cc), the kernel
-// steps that make a row a served volume (prepare.cc), the warm stock and its
-// refill (stock.cc), start-up repair (repair.cc), and the monitor thread
-// that grows the pool and releases orphans (monitor.cc); the policies they
-// apply sit apart as pure code (growth.h, orphans.h), the disks in Disks.
+// The Provisioner itself, private to the library: the store's rows and
+// their transitions, over Disks (the kernel side: thins and ublk disks).
+// Its operations are in files of their own: hand-out (create.cc), deletion
+// (delete.cc), the warm stock and its refill (stock.cc), start-up repair
+// (repair.cc), and the monitor thread that grows the pool and releases
+// orphans (monitor.cc); the policies they apply are pure code apart
+// (growth.h, orphans.h).
 //
 // Locks: mu_ guards the members marked so, and orders the store writes that
 // must agree with them (a warm row leaves the stock and is claimed under
@@ -83,11 +84,12 @@ class Service final : public Provisioner {
 
   // delete.cc
   Status DeleteRow(const std::string& name, std::optional<int64_t> row);
+  // Removes row r's disk, thin and row, whatever of them exists.
   Status DropThin(const VolumeRecord& r);
 
-  // prepare.cc
+  // Makes row r's thin and disk (Disks::Make) and records it in
+  // `final_state`; on failure the row goes too. service.cc.
   Status Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state);
-  Status Serve(VolumeRecord* r, bool adopt_only = false);
 
   // stock.cc
   Status EnsureGolden(ClassState& cs);
@@ -107,7 +109,7 @@ class Service final : public Provisioner {
   Services svc_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<thinpool::Pool> pool_;
-  Disks disks_;
+  std::unique_ptr<Disks> disks_;  // over pool_ (made once it is open)
 
   mutable std::mutex mu_;
   std::map<std::string, ClassState> classes_;    // guarded by mu_
