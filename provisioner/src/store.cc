@@ -190,7 +190,8 @@ int Store::schema_version() const {
 Status Store::Insert(VolumeRecord* r) {
   Stmt s(db_,
          "INSERT INTO volumes (name, class, fs, size_bytes, thin_name, thin_id, state, labels, ephemeral, created_ms, "
-         "ublk_id, owner_pid, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+         "ublk_id, owner_pid, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+         "RETURNING id");
   s.BindNullIfEmpty(1, r->name)
       .Bind(2, r->class_name)
       .Bind(3, r->fs)
@@ -204,9 +205,13 @@ Status Store::Insert(VolumeRecord* r) {
       .Bind(11, r->ublk_id)
       .Bind(12, r->owner_pid)
       .Bind(13, static_cast<int64_t>(r->owner_start));
-  WB_RETURN_IF_ERROR(s.Step("insert volume " + (r->name.empty() ? r->thin_name : r->name)).status());
-  r->id = sqlite3_last_insert_rowid(db_);
-  return Status::OK();
+  // The id comes back with the row: sqlite3_last_insert_rowid would be
+  // another thread's when two insert at once on this connection.
+  const std::string what = "insert volume " + (r->name.empty() ? r->thin_name : r->name);
+  WB_ASSIGN_OR_RETURN(bool row, s.Step(what));
+  if (!row) return Status::Error(Status::Code::kIOError, what + ": no id returned");
+  r->id = s.Int(0);
+  return s.Step(what).status();
 }
 
 namespace {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 namespace warmblock::provisioner {
 namespace {
@@ -91,6 +93,26 @@ TEST_F(StoreTest, AWarmVolumeIsClaimedOnceAndNamesAreUnique) {
   VolumeRecord dup = Warm("w1", 3);
   EXPECT_EQ((*store)->Insert(&dup).code(), Code::kAlreadyExists) << "thin names are unique";
   EXPECT_EQ((*store)->FindByName("y").status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, InsertsFromManyThreadsEachGetTheirOwnRow) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  std::vector<VolumeRecord> rows(64);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 64; i += 4) {
+        rows[i] = Warm("w" + std::to_string(i), static_cast<uint32_t>(i));
+        ASSERT_TRUE((*store)->Insert(&rows[i]).ok());
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& r : rows) {
+    auto back = (*store)->Get(r.id);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->thin_name, r.thin_name) << "row " << r.id << " is another insert's";
+  }
 }
 
 TEST_F(StoreTest, UpdateListAndRemove) {
