@@ -2,6 +2,7 @@
 // by growing a smaller warm volume, or cold (made for it); identical
 // requests racing each other get the one volume.
 #include "names.h"
+#include "rows.h"
 #include "service.h"
 #include "warmblock/base/clock.h"
 #include "warmblock/base/text.h"
@@ -77,42 +78,25 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   if (!pool_full_.empty()) return Status::Error(Status::Code::kNoSpace, pool_full_);
 
   if (cls != nullptr) {
-    ClassState& cs = classes_[cls->name];
-    while (!cs.warm.empty()) {
-      int64_t row = cs.warm.front();
-      cs.warm.pop_front();
+    VolumeRecord claimed;
+    auto claim = [&](int64_t row) -> Status {
       auto r = store_->Get(row);
-      if (!r.ok()) continue;
+      if (!r.ok()) return Status::Error(Status::Code::kBusy, "warm row " + std::to_string(row) + " is gone");
       Name(&*r, req, owner_start);
-      Status s = store_->Claim(*r);
-      if (s.code() == Status::Code::kBusy) continue;  // not warm any more; take the next
-      if (!s.ok()) {
-        cs.warm.push_front(row);
-        return s;
-      }
-      ++cs.hits;
-      refill_cv_.notify_one();
-      return ToVolume(*r, "warm");
-    }
-    ++cs.misses;
-    refill_cv_.notify_one();
+      WB_RETURN_IF_ERROR(store_->Claim(*r));
+      claimed = std::move(*r);
+      return Status::OK();
+    };
+    WB_ASSIGN_OR_RETURN(bool hit, stock_->Take(cls->name, claim));
+    if (hit) return ToVolume(claimed, "warm");
   } else if (svc_.ublk->features().update_size()) {
     // No class of this size: grow a warm volume of the largest smaller
     // class with the same filesystem (thin, disk, filesystem), cheaper
     // than making one from nothing.
-    ClassState* donor = nullptr;
-    for (auto& [name, cs] : classes_)
-      if (cs.spec.fs == spec.fs && cs.spec.size_bytes < spec.size_bytes && !cs.warm.empty() &&
-          (donor == nullptr || cs.spec.size_bytes > donor->spec.size_bytes))
-        donor = &cs;
-    if (donor != nullptr) {
-      int64_t row = donor->warm.front();
-      donor->warm.pop_front();
-      ++donor->hits;
-      refill_cv_.notify_one();
+    if (auto row = stock_->TakeSmaller(spec.fs, spec.size_bytes)) {
       reserved.emplace(this, req.name, want);
       lock.unlock();
-      auto grown = GrowWarm(row, req, owner_start, spec.size_bytes);
+      auto grown = GrowWarm(*row, req, owner_start, spec.size_bytes);
       if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
       Log("growing a warm volume for " + Quoted(req.name) + " failed (" + grown.status().ToString() +
           "); making it cold");
@@ -132,9 +116,9 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   WB_RETURN_IF_ERROR(store_->Insert(&r));
   if (!reserved) reserved.emplace(this, req.name, want);
   std::optional<uint32_t> origin;
-  if (cls != nullptr) origin = classes_[cls->name].golden;
+  if (cls != nullptr) origin = stock_->Golden(cls->name);
   lock.unlock();
-  WB_RETURN_IF_ERROR(Prepare(&r, origin, VolumeState::kReady));
+  WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, origin, VolumeState::kReady));
   return ToVolume(r, "cold");
 }
 
@@ -168,7 +152,7 @@ Result<Volume> Service::GrowWarm(int64_t row, const CreateRequest& req, uint64_t
     s = store_->Claim(r);
   }
   if (!s.ok()) {
-    (void)DropThin(r);
+    (void)DropVolume(*store_, *disks_, r);
     return Status::Error(s.code() == Status::Code::kAlreadyExists ? Status::Code::kBusy : Status::Code::kIOError,
                          "grow a warm volume for " + Quoted(req.name) + ": " + s.ToString());
   }

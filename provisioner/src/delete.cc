@@ -1,5 +1,6 @@
 // Deletion: a volume's disk, thin and row go, in that order, with the row
 // marked deleting in between so that a crash is finished by repair.
+#include "rows.h"
 #include "service.h"
 #include "warmblock/base/text.h"
 
@@ -24,15 +25,10 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
     r.state = VolumeState::kDeleting;
     s = store_->Update(r);
   }
-  if (s.ok()) s = DropThin(r);
+  if (s.ok()) s = DropVolume(*store_, *disks_, r);
   lock.lock();
   deleting_.erase(r.id);
   return s.Annotate("delete volume " + Quoted(name));
-}
-
-Status Service::DropThin(const VolumeRecord& r) {
-  WB_RETURN_IF_ERROR(disks_->Drop(r));
-  return store_->Remove(r.id);
 }
 
 }  // namespace warmblock::provisioner

@@ -85,6 +85,7 @@ void Service::RefreshPoolState() {
     }
   }
   std::string full = st.ok() ? FullReason(cfg_, o, *st, pool_->block_bytes(), grow_error_) : "";
+  stock_->SetPoolFull(!full.empty());
   std::lock_guard<std::mutex> lock(mu_);
   if (full != pool_full_) Log(full.empty() ? "the pool has space again" : full);
   pool_full_ = full;

@@ -1,6 +1,7 @@
 #include <map>
 #include <set>
 
+#include "rows.h"
 #include "service.h"
 #include "warmblock/base/text.h"
 
@@ -20,7 +21,7 @@ Status Service::Repair() {
     if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting) {
       Note(std::string(r.state == VolumeState::kCreating ? "rolled back creation" : "finished deletion") + " of " +
            Describe(r));
-      WB_RETURN_IF_ERROR(DropThin(r));
+      WB_RETURN_IF_ERROR(DropVolume(*store_, *disks_, r));
       continue;
     }
     if (!thin.ok()) {
@@ -36,18 +37,18 @@ Status Service::Repair() {
     }
     owned.insert(r.thin_name);
     if (r.state == VolumeState::kGolden) {
-      classes_[r.class_name].golden = thin->id;
+      stock_->SetGolden(r.class_name, thin->id);
       continue;
     }
-    if (r.state == VolumeState::kWarm && classes_.count(r.class_name) == 0) {
+    if (r.state == VolumeState::kWarm && !stock_->Has(r.class_name)) {
       Note("dropped warm " + Describe(r) + ": class " + Quoted(r.class_name) + " is no longer configured");
-      WB_RETURN_IF_ERROR(DropThin(r));
+      WB_RETURN_IF_ERROR(DropVolume(*store_, *disks_, r));
       owned.erase(r.thin_name);
       continue;
     }
     if (r.state == VolumeState::kWarm || r.state == VolumeState::kReady) {
       to_serve.push_back(&r);
-      if (r.state == VolumeState::kWarm) classes_[r.class_name].warm.push_back(r.id);
+      if (r.state == VolumeState::kWarm) stock_->AddWarm(r.class_name, r.id);
     }
   }
   // Two rows naming one disk: one is stale (a delete stops its disk

@@ -32,12 +32,12 @@ Status Service::Init() {
   WB_ASSIGN_OR_RETURN(store_, Store::Open(cfg_.state_dir + "/warmblock.db"));
   WB_RETURN_IF_ERROR(OpenPool());
   disks_ = std::make_unique<Disks>(pool_.get(), svc_.ublk, svc_.formatter, svc_.log);
-  for (const auto& vc : cfg_.classes) classes_[vc.name].spec = vc;
+  stock_ = std::make_unique<Stock>(cfg_.classes, store_.get(), disks_.get(), svc_.log);
   WB_RETURN_IF_ERROR(Repair());
-  for (auto& [name, cls] : classes_) WB_RETURN_IF_ERROR(EnsureGolden(cls));
+  WB_RETURN_IF_ERROR(stock_->MakeGoldenImages());
   RefreshPoolState();
-  for (unsigned i = 0; i < cfg_.refill_concurrency; ++i) threads_.emplace_back([this] { RefillLoop(); });
-  threads_.emplace_back([this] { MonitorLoop(); });
+  stock_->Start(cfg_.refill_concurrency);
+  monitor_ = std::thread([this] { MonitorLoop(); });
   return Status::OK();
 }
 
@@ -50,13 +50,12 @@ Status Service::Shutdown() {
 }
 
 void Service::StopThreads() {
+  if (stock_) stock_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
-  refill_cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  if (monitor_.joinable()) monitor_.join();
 }
 
 Result<Volume> Service::Get(const std::string& name) {
@@ -104,10 +103,7 @@ Result<PoolReport> Service::Report() {
     rep.provisioned_bytes += r.size_bytes;
     if (r.state == VolumeState::kReady) ++rep.volumes;
   }
-  for (const auto& [name, cs] : classes_) {
-    rep.classes.push_back(ClassReport{name, cs.spec.fs, cs.spec.size_bytes, static_cast<unsigned>(cs.warm.size()),
-                                      cs.spec.warm, cs.hits, cs.misses});
-  }
+  rep.classes = stock_->Report();
   return rep;
 }
 
@@ -116,14 +112,7 @@ std::vector<std::string> Service::Repairs() const {
   return repairs_;
 }
 
-bool Service::WaitWarm(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return warm_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] {
-    for (const auto& [name, cs] : classes_)
-      if (cs.warm.size() < cs.spec.warm) return false;
-    return true;
-  });
-}
+bool Service::WaitWarm(int timeout_ms) { return stock_->WaitFull(timeout_ms); }
 
 void Service::Log(const std::string& line) const {
   if (svc_.log) svc_.log(line);
@@ -156,16 +145,6 @@ Status Service::OpenPool() {
   WB_ASSIGN_OR_RETURN(pool_, thinpool::Pool::Create(o, svc_.kernel));
   Log("created pool " + pool_->name() + " in " + dir);
   return Status::OK();
-}
-
-Status Service::Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state) {
-  Status s = disks_->Make(r, origin, final_state == VolumeState::kGolden);
-  if (s.ok()) {
-    r->state = final_state;
-    s = store_->Update(*r);
-  }
-  if (!s.ok()) (void)DropThin(*r);
-  return s;
 }
 
 Status Service::CheckSettled(const VolumeRecord& r) const {

@@ -1,20 +1,20 @@
-// The Provisioner itself, private to the library: the store's rows and
-// their transitions, over Disks (the kernel side: thins and ublk disks).
-// Its operations are in files of their own: hand-out (create.cc), deletion
-// (delete.cc), the warm stock and its refill (stock.cc), start-up repair
-// (repair.cc), and the monitor thread that grows the pool and releases
-// orphans (monitor.cc); the policies they apply are pure code apart
-// (growth.h, orphans.h).
+// The Provisioner itself, private to the library: the volumes' names and
+// their rows' transitions. It uses the Stock (warm volumes per class), which
+// uses Disks (the kernel side: thins and ublk disks); both get the log sink
+// passed down. Its operations are in files of their own: hand-out
+// (create.cc), deletion (delete.cc), start-up repair (repair.cc), and the
+// monitor thread that grows the pool and releases orphans (monitor.cc); the
+// policies the monitor consults are pure code apart (growth.h, orphans.h).
 //
 // Locks: mu_ guards the members marked so, and orders the store writes that
-// must agree with them (a warm row leaves the stock and is claimed under
-// it). Disks has its own. Kernel work (thin, disk, mkfs) never runs under
-// mu_: a hand-out waits only for database updates.
+// must agree with them (a name is looked up and claimed under it). Stock and
+// Disks have their own, taken after mu_ if at all. Kernel work (thin, disk,
+// mkfs) never runs under a lock: a hand-out waits only for database
+// updates.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,19 +26,11 @@
 
 #include "disks.h"
 #include "orphans.h"
+#include "stock.h"
 #include "store.h"
 #include "warmblock/provisioner/provisioner.h"
 
 namespace warmblock::provisioner {
-
-// One volume class's stock.
-struct ClassState {
-  VolumeClass spec;
-  uint32_t golden = 0;       // thin id of the golden image
-  std::deque<int64_t> warm;  // rows ready to hand out
-  unsigned preparing = 0;    // rows being made by refillers
-  uint64_t hits = 0, misses = 0;
-};
 
 class Service final : public Provisioner {
  public:
@@ -84,16 +76,6 @@ class Service final : public Provisioner {
 
   // delete.cc
   Status DeleteRow(const std::string& name, std::optional<int64_t> row);
-  // Removes row r's disk, thin and row, whatever of them exists.
-  Status DropThin(const VolumeRecord& r);
-
-  // Makes row r's thin and disk (Disks::Make) and records it in
-  // `final_state`; on failure the row goes too. service.cc.
-  Status Prepare(VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state);
-
-  // stock.cc
-  Status EnsureGolden(ClassState& cs);
-  void RefillLoop();
 
   // repair.cc
   Status Repair();
@@ -110,17 +92,15 @@ class Service final : public Provisioner {
   std::unique_ptr<Store> store_;
   std::unique_ptr<thinpool::Pool> pool_;
   std::unique_ptr<Disks> disks_;  // over pool_ (made once it is open)
+  std::unique_ptr<Stock> stock_;  // over disks_
 
   mutable std::mutex mu_;
-  std::map<std::string, ClassState> classes_;    // guarded by mu_
   std::vector<std::string> repairs_;             // guarded by mu_ (written by Init alone)
   bool stopping_ = false;                        // guarded by mu_
   std::string pool_full_;                        // guarded by mu_: why creates get kNoSpace; empty: space
   uint64_t grow_events_ = 0;                     // guarded by mu_
   std::map<std::string, PendingSpec> creating_;  // guarded by mu_: names a Create makes outside mu_
   std::set<int64_t> deleting_;                   // guarded by mu_: rows a Delete works on outside mu_
-  std::condition_variable refill_cv_;            // the stock fell below a target, or stopping_
-  std::condition_variable warm_cv_;              // a warm row joined the stock
   std::condition_variable created_cv_;           // a name left creating_
 
   // The monitor thread's own (Init's before the thread starts).
@@ -128,7 +108,7 @@ class Service final : public Provisioner {
   std::string grow_error_;                               // the last failed growth's
   OrphanWatch orphans_;
 
-  std::vector<std::thread> threads_;  // refillers and the monitor
+  std::thread monitor_;
 };
 
 }  // namespace warmblock::provisioner
