@@ -26,6 +26,7 @@
 #include <optional>
 #include <thread>
 
+#include "buffer_pool.h"
 #include "census.h"
 #include "control.h"
 #include "placement.h"
@@ -79,7 +80,7 @@ struct Queue {
 class Reactor {
  public:
   Reactor(unsigned index, const ServerOptions& options, bool zero_copy)
-      : index_(index), max_buffer_bytes_(options.max_buffer_bytes), zero_copy_(zero_copy), log_(options.log) {}
+      : index_(index), buffers_(options.max_buffer_bytes), zero_copy_(zero_copy), log_(options.log) {}
   ~Reactor() {
     if (thread_.joinable()) {
       Post(nullptr);  // stop
@@ -89,9 +90,7 @@ class Reactor {
     if (aio_ready_) io_destroy(aio_);
     if (aio_event_fd_ >= 0) ::close(aio_event_fd_);
     if (event_fd_ >= 0) ::close(event_fd_);
-    for (auto& [size, bufs] : free_bufs_)
-      for (char* b : bufs) std::free(b);
-    for (auto [buf, size] : lent_) std::free(buf);
+    for (auto [buf, size] : lent_) buffers_.Put(buf, size);
     std::free(scratch_);
   }
 
@@ -160,7 +159,7 @@ class Reactor {
   ReactorStats Stats() const {
     ReactorStats s;
     s.requests = requests_.load(std::memory_order_relaxed);
-    s.buffer_bytes = buffer_bytes_.load(std::memory_order_relaxed);
+    s.buffer_bytes = buffers_.in_use_bytes();
     s.waits_for_buffer = waits_for_buffer_.load(std::memory_order_relaxed);
     return s;
   }
@@ -170,8 +169,8 @@ class Reactor {
   class Steps final : public IoSteps {
    public:
     Steps(Reactor& r, Tag& t) : r_(r), t_(t), q_(*t.queue) {}
-    char* GetBuffer() override { return r_.GetBuf(q_.max_io_bytes); }
-    void PutBuffer(char* buf) override { r_.PutBuf(buf, q_.max_io_bytes); }
+    char* GetBuffer() override { return r_.buffers_.Get(q_.max_io_bytes); }
+    void PutBuffer(char* buf) override { r_.buffers_.Put(buf, q_.max_io_bytes); }
     void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
       if (q_.backend == BackendKind::kLibaio) {
         io_prep_pread(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
@@ -304,38 +303,6 @@ class Reactor {
     io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&t));
   }
 
-  char* GetBuf(uint32_t size) {
-    auto& list = free_bufs_[size];
-    char* b = nullptr;
-    if (!list.empty()) {
-      b = list.back();
-      list.pop_back();
-    } else if (void* p = nullptr; ::posix_memalign(&p, 4096, size) == 0) {
-      b = static_cast<char*>(p);
-    }
-    if (b != nullptr) buffer_bytes_.fetch_add(size, std::memory_order_relaxed);
-    return b;
-  }
-
-  void PutBuf(char* buf, uint32_t size) {
-    buffer_bytes_.fetch_sub(size, std::memory_order_relaxed);
-    // Keep a few for the next requests; a burst's surplus goes back to the
-    // allocator so that idle memory does not stay at the peak.
-    auto& list = free_bufs_[size];
-    if (list.size() < kIdleBuffersKept) {
-      list.push_back(buf);
-    } else {
-      std::free(buf);
-    }
-  }
-
-  // Whether a request needing a `size` buffer must wait for lent ones to
-  // come back. One request always proceeds, whatever the cap.
-  bool OverBufferCap(uint32_t size) const {
-    uint64_t lent = buffer_bytes_.load(std::memory_order_relaxed);
-    return lent > 0 && lent + size > max_buffer_bytes_;
-  }
-
   void Serve(Tag& t) {
     Queue& q = *t.queue;
     Steps steps(*this, t);
@@ -343,7 +310,7 @@ class Reactor {
   }
 
   void ResumeWaiting() {
-    while (!waiting_for_buffer_.empty() && !OverBufferCap(waiting_for_buffer_.front()->queue->max_io_bytes)) {
+    while (!waiting_for_buffer_.empty() && !buffers_.OverCap(waiting_for_buffer_.front()->queue->max_io_bytes)) {
       Tag* t = waiting_for_buffer_.front();
       waiting_for_buffer_.pop_front();
       Serve(*t);
@@ -355,7 +322,7 @@ class Reactor {
   // returned if nothing is left unsubmitted.
   void ReturnLent() {
     if (lent_.empty() || io_uring_sq_ready(&ring_) != 0) return;
-    for (auto [buf, size] : lent_) PutBuf(buf, size);
+    for (auto [buf, size] : lent_) buffers_.Put(buf, size);
     lent_.clear();
   }
 
@@ -408,7 +375,7 @@ class Reactor {
     if (t.phase != Tag::Phase::kFetching) return;
     if (res == abi::kIoResOk || res == abi::kIoResNeedGetData) {
       t.phase = Tag::Phase::kServing;
-      if (NeedsBuffer(q.mode, q.descs[t.tag]) && (!waiting_for_buffer_.empty() || OverBufferCap(q.max_io_bytes))) {
+      if (NeedsBuffer(q.mode, q.descs[t.tag]) && (!waiting_for_buffer_.empty() || buffers_.OverCap(q.max_io_bytes))) {
         waits_for_buffer_.fetch_add(1, std::memory_order_relaxed);
         waiting_for_buffer_.push_back(&t);
         return;
@@ -491,10 +458,9 @@ class Reactor {
   }
 
   static constexpr int kAioDepth = 4096;
-  static constexpr size_t kIdleBuffersKept = 16;  // per size class and reactor
 
   unsigned index_;
-  uint64_t max_buffer_bytes_;
+  BufferPool buffers_;  // reactor-thread only (its byte count is read by Stats)
   bool zero_copy_;
   std::function<void(const std::string&)> log_;
   io_uring ring_{};
@@ -505,7 +471,6 @@ class Reactor {
   std::mutex mu_;
   std::vector<std::function<void()>> inbox_;  // guarded by mu_
   // Reactor-thread only:
-  std::map<uint32_t, std::vector<char*>> free_bufs_;
   io_context_t aio_{};
   bool aio_ready_ = false;
   int aio_event_fd_ = -1;
@@ -516,7 +481,6 @@ class Reactor {
   std::deque<Tag*> waiting_for_buffer_;
   char* scratch_ = nullptr;  // a page to name in read commits that have no buffer
   std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> buffer_bytes_{0};  // lent to requests in flight
   std::atomic<uint64_t> waits_for_buffer_{0};
 };
 
