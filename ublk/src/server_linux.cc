@@ -2,7 +2,6 @@
 // file of the module that drives /dev/ublkcN and the back end.
 #include <dirent.h>
 #include <fcntl.h>
-#include <libaio.h>
 #include <liburing.h>
 #include <linux/fs.h>
 #include <sys/eventfd.h>
@@ -26,6 +25,7 @@
 #include <optional>
 #include <thread>
 
+#include "backend.h"
 #include "buffer_pool.h"
 #include "census.h"
 #include "control.h"
@@ -39,39 +39,6 @@ namespace {
 constexpr uint64_t kEventFdTag = 1;  // user_data of the reactor's wake-up read
 
 constexpr uint64_t kAioEventTag = 2;  // user_data of the libaio completion eventfd read
-
-struct Queue;
-
-// One tag (request slot) of one queue, owned by its reactor.
-struct Tag {
-  enum class Phase { kFetching, kServing, kDone };
-  Queue* queue = nullptr;
-  uint16_t tag = 0;
-  Phase phase = Phase::kFetching;
-  uint16_t buf_index = 0;  // zero copy: where the driver registers the request's pages
-  Request req;
-  iocb aio{};  // used by the libaio back end only
-};
-
-// One hardware queue of one device. Lives on its reactor from AddQueue until
-// every tag is done after STOP_DEV.
-struct Queue {
-  uint16_t q_id = 0;
-  int char_fd = -1;
-  int backing_fd = -1;
-  bool backing_is_block = false;
-  BackendKind backend = BackendKind::kIoUring;
-  CopyMode mode = CopyMode::kUserCopy;
-  uint32_t max_io_bytes = 0;
-  const abi::IoDesc* descs = nullptr;
-  size_t map_len = 0;
-  std::vector<Tag> tags;
-  unsigned live = 0;           // tags not yet kDone
-  std::promise<void> drained;  // set once live drops to 0
-  // Written by the reactor, read by Device::stats().
-  std::atomic<uint64_t> reads{0}, writes{0}, flushes{0}, discards{0};
-  std::atomic<uint64_t> read_bytes{0}, write_bytes{0}, errors{0};
-};
 
 // A reactor thread: one io_uring for the ublk commands of its queues and,
 // with the io_uring back end, their back-end I/O; the libaio back end's
@@ -87,8 +54,6 @@ class Reactor {
       thread_.join();
     }
     if (ring_ready_) io_uring_queue_exit(&ring_);
-    if (aio_ready_) io_destroy(aio_);
-    if (aio_event_fd_ >= 0) ::close(aio_event_fd_);
     if (event_fd_ >= 0) ::close(event_fd_);
     for (auto [buf, size] : lent_) buffers_.Put(buf, size);
     std::free(scratch_);
@@ -139,6 +104,9 @@ class Reactor {
           q->drained.set_value();  // no tag was fetched
           return done->set_value(s);
         }
+        q->io = aio_.get();
+      } else {
+        q->io = &uring_;
       }
       q->live = static_cast<unsigned>(q->tags.size());
       for (Tag& t : q->tags) {
@@ -171,40 +139,11 @@ class Reactor {
     Steps(Reactor& r, Tag& t) : r_(r), t_(t), q_(*t.queue) {}
     char* GetBuffer() override { return r_.buffers_.Get(q_.max_io_bytes); }
     void PutBuffer(char* buf) override { r_.buffers_.Put(buf, q_.max_io_bytes); }
-    void ReadBacking(char* buf, uint32_t len, uint64_t off) override {
-      if (q_.backend == BackendKind::kLibaio) {
-        io_prep_pread(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
-        return r_.SubmitAio(t_);
-      }
-      io_uring_sqe* sqe = r_.Sqe(t_);
-      if (buf == kRequestPages) {
-        // Offset 0 of the buffer the driver registered for this request.
-        io_uring_prep_read_fixed(sqe, q_.backing_fd, nullptr, len, off, t_.buf_index);
-      } else {
-        io_uring_prep_read(sqe, q_.backing_fd, buf, len, off);
-      }
-    }
+    void ReadBacking(char* buf, uint32_t len, uint64_t off) override { q_.io->Read(t_, buf, len, off); }
     void WriteBacking(char* buf, uint32_t len, uint64_t off, bool fua) override {
-      if (q_.backend == BackendKind::kLibaio) {
-        io_prep_pwrite(&t_.aio, q_.backing_fd, buf, len, static_cast<long long>(off));
-        if (fua) t_.aio.aio_rw_flags = RWF_DSYNC;
-        return r_.SubmitAio(t_);
-      }
-      io_uring_sqe* sqe = r_.Sqe(t_);
-      if (buf == kRequestPages) {
-        io_uring_prep_write_fixed(sqe, q_.backing_fd, nullptr, len, off, t_.buf_index);
-      } else {
-        io_uring_prep_write(sqe, q_.backing_fd, buf, len, off);
-      }
-      if (fua) sqe->rw_flags = RWF_DSYNC;
+      q_.io->Write(t_, buf, len, off, fua);
     }
-    void FlushBacking() override {
-      if (q_.backend == BackendKind::kLibaio) {
-        io_prep_fdsync(&t_.aio, q_.backing_fd);
-        return r_.SubmitAio(t_);
-      }
-      io_uring_prep_fsync(r_.Sqe(t_), q_.backing_fd, IORING_FSYNC_DATASYNC);
-    }
+    void FlushBacking() override { q_.io->Flush(t_); }
     // libaio has no discard or zeroing: both back ends use these paths.
     void DiscardBacking(uint64_t off, uint32_t len) override {
       if (q_.backing_is_block) {
@@ -273,17 +212,7 @@ class Reactor {
     return t.queue->mode == CopyMode::kZeroCopy ? abi::AutoBufRegAddr(t.buf_index) : 0;
   }
 
-  // A free SQE whose completion carries `user_data`; submits what is queued
-  // when the SQ ring is full.
-  io_uring_sqe* Sqe(uint64_t user_data) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (sqe == nullptr) {
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
-    }
-    io_uring_sqe_set_data64(sqe, user_data);
-    return sqe;
-  }
+  io_uring_sqe* Sqe(uint64_t user_data) { return NextSqe(&ring_, user_data); }
   io_uring_sqe* Sqe(Tag& t) { return Sqe(reinterpret_cast<uint64_t>(&t)); }
 
   void SubmitIoCmd(Tag& t, uint32_t op, int32_t result, uint64_t addr) {
@@ -327,43 +256,12 @@ class Reactor {
   }
 
   Status EnsureAio() {
-    if (aio_ready_) return Status::OK();
-    int rc = io_setup(kAioDepth, &aio_);
-    if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": io_setup (libaio)");
-    aio_ready_ = true;
-    aio_event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (aio_event_fd_ < 0) return Status::FromErrno(errno, "libaio eventfd");
-    ArmRead(aio_event_fd_, &aio_event_value_, kAioEventTag);
+    if (aio_) return Status::OK();
+    auto made = LibaioBackend::Create([this](Tag& t, int res) { Complete(t, res); });
+    if (!made.ok()) return made.status().Annotate("reactor " + std::to_string(index_));
+    aio_ = std::move(made).value();
+    ArmRead(aio_->event_fd(), &aio_event_value_, kAioEventTag);
     return Status::OK();
-  }
-
-  void SubmitAio(Tag& t) {
-    t.aio.data = &t;
-    io_set_eventfd(&t.aio, aio_event_fd_);
-    iocb* list[1] = {&t.aio};
-    int rc = io_submit(aio_, 1, list);
-    if (rc == 1) return;
-    if (rc == -EAGAIN) {
-      aio_waiting_.push_back(&t);  // the context is full: retried on completions
-      return;
-    }
-    Steps steps(*this, t);
-    CompleteStep(t.req, rc < 0 ? rc : -EIO, steps);
-  }
-
-  void ReapAio() {
-    io_event events[64];
-    timespec zero{0, 0};
-    int n;
-    while ((n = io_getevents(aio_, 0, 64, events, &zero)) > 0) {
-      for (int i = 0; i < n; ++i) {
-        Tag& t = *static_cast<Tag*>(events[i].data);
-        Complete(t, static_cast<int>(static_cast<long>(events[i].res)));
-      }
-      std::vector<Tag*> retry;
-      retry.swap(aio_waiting_);
-      for (Tag* t : retry) SubmitAio(*t);
-    }
   }
 
   void Complete(Tag& t, int res) {
@@ -447,8 +345,8 @@ class Reactor {
       io_uring_cq_advance(&ring_, seen);
       ResumeWaiting();
       if (aio) {
-        ReapAio();
-        ArmRead(aio_event_fd_, &aio_event_value_, kAioEventTag);
+        aio_->Reap();
+        ArmRead(aio_->event_fd(), &aio_event_value_, kAioEventTag);
       }
       if (wake) {
         running = RunInbox();
@@ -456,8 +354,6 @@ class Reactor {
       }
     }
   }
-
-  static constexpr int kAioDepth = 4096;
 
   unsigned index_;
   BufferPool buffers_;  // reactor-thread only (its byte count is read by Stats)
@@ -471,11 +367,9 @@ class Reactor {
   std::mutex mu_;
   std::vector<std::function<void()>> inbox_;  // guarded by mu_
   // Reactor-thread only:
-  io_context_t aio_{};
-  bool aio_ready_ = false;
-  int aio_event_fd_ = -1;
+  UringBackend uring_{&ring_};
+  std::unique_ptr<LibaioBackend> aio_;  // made for the first libaio queue
   uint64_t aio_event_value_ = 0;
-  std::vector<Tag*> aio_waiting_;
   std::vector<uint16_t> free_buf_indexes_;  // zero copy: unused buffer-table entries
   std::vector<std::pair<char*, uint32_t>> lent_;
   std::deque<Tag*> waiting_for_buffer_;
