@@ -8,6 +8,7 @@
 #include <string>
 
 #include "control.h"
+#include "ring.h"
 
 namespace warmblock::ublk {
 namespace {
@@ -104,24 +105,24 @@ class LinuxCtl final : public Control {
   Status Send(uint32_t op, const abi::CtrlCmd& cmd) {
     const std::string what = std::string(CmdName(op)) + " (ublk device " +
                              (cmd.dev_id == ~0u ? std::string("any") : std::to_string(cmd.dev_id)) + ")";
-    io_uring ring;
-    int rc = io_uring_queue_init(2, &ring, IORING_SETUP_SQE128);
-    if (rc < 0) return Status::FromErrno(-rc, what, "io_uring setup");
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    Ring ring;
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SQE128;
+    WB_RETURN_IF_ERROR(ring.Init(2, &params, what));
+    io_uring_sqe* sqe = io_uring_get_sqe(ring.get());
     std::memset(sqe, 0, 2 * sizeof(io_uring_sqe));  // the 128-byte SQE
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = fd_;
     sqe->cmd_op = op;
     std::memcpy(sqe->cmd, &cmd, sizeof cmd);
     io_uring_cqe* cqe = nullptr;
-    rc = io_uring_submit(&ring);
+    int rc = io_uring_submit(ring.get());
     if (rc >= 0) {
       do {
-        rc = io_uring_wait_cqe(&ring, &cqe);
+        rc = io_uring_wait_cqe(ring.get(), &cqe);
       } while (rc == -EINTR);
     }
     int res = rc < 0 ? rc : cqe->res;
-    io_uring_queue_exit(&ring);
     if (res < 0) return Status::FromErrno(-res, what);
     return Status::OK();
   }

@@ -12,6 +12,7 @@
 
 #include "request.h"
 #include "uapi.h"
+#include "warmblock/base/mapping.h"
 #include "warmblock/ublk/ublk.h"
 
 namespace warmblock::ublk {
@@ -41,8 +42,8 @@ struct Queue {
   Backend* io = nullptr;  // set by the reactor when it takes the queue
   CopyMode mode = CopyMode::kUserCopy;
   uint32_t max_io_bytes = 0;
-  const abi::IoDesc* descs = nullptr;
-  size_t map_len = 0;
+  Mapping descs_map;                   // the descriptors, mapped from /dev/ublkcN
+  const abi::IoDesc* descs = nullptr;  // into descs_map
   std::vector<Tag> tags;
   unsigned live = 0;           // tags not yet kDone
   std::promise<void> drained;  // set once live drops to 0

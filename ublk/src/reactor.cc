@@ -20,6 +20,8 @@
 #include "backend.h"
 #include "buffer_pool.h"
 #include "request.h"
+#include "ring.h"
+#include "warmblock/base/fd.h"
 
 namespace warmblock::ublk {
 namespace {
@@ -37,29 +39,24 @@ class ReactorImpl final : public Reactor {
       Post(nullptr);  // stop
       thread_.join();
     }
-    if (ring_ready_) io_uring_queue_exit(&ring_);
-    if (event_fd_ >= 0) ::close(event_fd_);
     for (auto [buf, size] : lent_) buffers_.Put(buf, size);
-    std::free(scratch_);
   }
 
   Status Start() {
     io_uring_params p{};
     p.flags = IORING_SETUP_CQSIZE;
     p.cq_entries = 8192;
-    int rc = io_uring_queue_init_params(1024, &ring_, &p);
-    if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": io_uring setup");
-    ring_ready_ = true;
+    WB_RETURN_IF_ERROR(ring_.Init(1024, &p, "reactor " + std::to_string(index_)));
     if (zero_copy_) {
       // An empty table the driver fills: one entry per tag of every
       // zero-copy queue on this reactor (Placement keeps within it).
-      rc = io_uring_register_buffers_sparse(&ring_, abi::kMaxRingBuffers);
+      int rc = io_uring_register_buffers_sparse(ring_.get(), abi::kMaxRingBuffers);
       if (rc < 0) return Status::FromErrno(-rc, "reactor " + std::to_string(index_) + ": register buffer table");
       for (unsigned i = abi::kMaxRingBuffers; i > 0; --i) free_buf_indexes_.push_back(static_cast<uint16_t>(i - 1));
     }
-    if (::posix_memalign(reinterpret_cast<void**>(&scratch_), 4096, 4096) != 0) scratch_ = nullptr;
-    event_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    if (event_fd_ < 0) return Status::FromErrno(errno, "reactor eventfd");
+    if (void* page = nullptr; ::posix_memalign(&page, 4096, 4096) == 0) scratch_.reset(static_cast<char*>(page));
+    event_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
+    if (!event_fd_.valid()) return Status::FromErrno(errno, "reactor eventfd");
     thread_ = std::thread([this] { Loop(); });
     return Status::OK();
   }
@@ -70,7 +67,7 @@ class ReactorImpl final : public Reactor {
       inbox_.push_back(std::move(fn));
     }
     uint64_t one = 1;
-    ssize_t n = ::write(event_fd_, &one, sizeof one);
+    ssize_t n = ::write(event_fd_.get(), &one, sizeof one);
     (void)n;  // an eventfd write of 1 cannot fail short of overflow
   }
 
@@ -98,7 +95,7 @@ class ReactorImpl final : public Reactor {
         }
         SubmitIoCmd(t, abi::kIoFetchReq, -1, NextFetchAddr(t));
       }
-      io_uring_submit(&ring_);
+      io_uring_submit(ring_.get());
       done->set_value(Status::OK());
     });
     return fut;
@@ -153,7 +150,7 @@ class ReactorImpl final : public Reactor {
       if (q_.mode == CopyMode::kBuffered && t_.req.op == abi::kOpRead) {
         // The driver wants an address with every read commit, even a
         // failed one it copies nothing from.
-        addr = reinterpret_cast<uint64_t>(lent != nullptr ? lent : r_.scratch_);
+        addr = reinterpret_cast<uint64_t>(lent != nullptr ? lent : r_.scratch_.get());
         if (lent != nullptr) r_.lent_.push_back({lent, q_.max_io_bytes});
       }
       t_.phase = Tag::Phase::kFetching;
@@ -192,7 +189,7 @@ class ReactorImpl final : public Reactor {
     return t.queue->mode == CopyMode::kZeroCopy ? abi::AutoBufRegAddr(t.buf_index) : 0;
   }
 
-  io_uring_sqe* Sqe(uint64_t user_data) { return NextSqe(&ring_, user_data); }
+  io_uring_sqe* Sqe(uint64_t user_data) { return NextSqe(ring_.get(), user_data); }
   io_uring_sqe* Sqe(Tag& t) { return Sqe(reinterpret_cast<uint64_t>(&t)); }
 
   void SubmitIoCmd(Tag& t, uint32_t op, int32_t result, uint64_t addr) {
@@ -230,7 +227,7 @@ class ReactorImpl final : public Reactor {
   // while taking the commit, which happened inside the submit that just
   // returned if nothing is left unsubmitted.
   void ReturnLent() {
-    if (lent_.empty() || io_uring_sq_ready(&ring_) != 0) return;
+    if (lent_.empty() || io_uring_sq_ready(ring_.get()) != 0) return;
     for (auto [buf, size] : lent_) buffers_.Put(buf, size);
     lent_.clear();
   }
@@ -292,18 +289,18 @@ class ReactorImpl final : public Reactor {
   }
 
   void Loop() {
-    ArmRead(event_fd_, &event_value_, kEventFdTag);
+    ArmRead(event_fd_.get(), &event_value_, kEventFdTag);
     bool running = true;
     while (running) {
       if (!lent_.empty()) {
         // Lent buffers come back only once their commits are submitted, and
         // requests waiting at the buffer cap may need them: submit, take
         // them back and serve the waiting before sleeping on the ring.
-        io_uring_submit(&ring_);
+        io_uring_submit(ring_.get());
         ReturnLent();
         ResumeWaiting();
       }
-      int rc = io_uring_submit_and_wait(&ring_, 1);
+      int rc = io_uring_submit_and_wait(ring_.get(), 1);
       if (rc < 0 && rc != -EINTR && rc != -EBUSY) {
         std::fprintf(stderr, "ublk reactor %u: io_uring_submit_and_wait: %s\n", index_, std::strerror(-rc));
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -311,7 +308,7 @@ class ReactorImpl final : public Reactor {
       io_uring_cqe* cqe = nullptr;
       unsigned head = 0, seen = 0;
       bool wake = false, aio = false;
-      io_uring_for_each_cqe(&ring_, head, cqe) {
+      io_uring_for_each_cqe(ring_.get(), head, cqe) {
         ++seen;
         uint64_t data = io_uring_cqe_get_data64(cqe);
         if (data == kEventFdTag) {
@@ -322,7 +319,7 @@ class ReactorImpl final : public Reactor {
           Complete(*reinterpret_cast<Tag*>(data), cqe->res);
         }
       }
-      io_uring_cq_advance(&ring_, seen);
+      io_uring_cq_advance(ring_.get(), seen);
       ResumeWaiting();
       if (aio) {
         aio_->Reap();
@@ -330,7 +327,7 @@ class ReactorImpl final : public Reactor {
       }
       if (wake) {
         running = RunInbox();
-        ArmRead(event_fd_, &event_value_, kEventFdTag);
+        ArmRead(event_fd_.get(), &event_value_, kEventFdTag);
       }
     }
   }
@@ -339,21 +336,23 @@ class ReactorImpl final : public Reactor {
   BufferPool buffers_;  // reactor-thread only (its byte count is read by Stats)
   bool zero_copy_;
   std::function<void(const std::string&)> log_;
-  io_uring ring_{};
-  bool ring_ready_ = false;
-  int event_fd_ = -1;
+  Ring ring_;
+  Fd event_fd_;
   uint64_t event_value_ = 0;
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::function<void()>> inbox_;  // guarded by mu_
   // Reactor-thread only:
-  UringBackend uring_{&ring_};
+  UringBackend uring_{ring_.get()};
   std::unique_ptr<LibaioBackend> aio_;  // made for the first libaio queue
   uint64_t aio_event_value_ = 0;
   std::vector<uint16_t> free_buf_indexes_;  // zero copy: unused buffer-table entries
   std::vector<std::pair<char*, uint32_t>> lent_;
   std::deque<Tag*> waiting_for_buffer_;
-  char* scratch_ = nullptr;  // a page to name in read commits that have no buffer
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> scratch_;  // a page to name in read commits that have no buffer
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> waits_for_buffer_{0};
 };

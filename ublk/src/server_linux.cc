@@ -33,6 +33,7 @@
 #include "queue.h"
 #include "reactor.h"
 #include "request.h"
+#include "warmblock/base/fd.h"
 #include "warmblock/ublk/ublk.h"
 
 namespace warmblock::ublk {
@@ -100,8 +101,8 @@ class DeviceImpl final : public Device {
   uint64_t size_;
   CopyMode mode_;
   std::string disk_path_;
-  int char_fd_ = -1;
-  int backing_fd_ = -1;
+  Fd char_fd_;
+  Fd backing_fd_;
   BackendKind backend_ = BackendKind::kIoUring;
   uint16_t depth_ = 0;
   std::vector<unsigned> queue_reactor_;         // placement held, one per queue
@@ -131,19 +132,19 @@ class ServerImpl final : public Server {
   }
 
   struct Backing {
-    int fd = -1;
+    Fd fd;
     uint64_t size = 0;
     bool is_block = false;
   };
 
   static Result<Backing> OpenBacking(const std::string& path) {
     Backing b;
-    b.fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-    if (b.fd < 0) return Status::FromErrno(errno, "open backing " + path, "O_DIRECT");
+    b.fd = Fd(::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC));
+    if (!b.fd.valid()) return Status::FromErrno(errno, "open backing " + path, "O_DIRECT");
     struct stat st {};
-    b.is_block = ::fstat(b.fd, &st) == 0 && S_ISBLK(st.st_mode);
+    b.is_block = ::fstat(b.fd.get(), &st) == 0 && S_ISBLK(st.st_mode);
     if (b.is_block) {
-      ::ioctl(b.fd, BLKGETSIZE64, &b.size);
+      ::ioctl(b.fd.get(), BLKGETSIZE64, &b.size);
     } else {
       b.size = static_cast<uint64_t>(st.st_size);
     }
@@ -176,7 +177,7 @@ class ServerImpl final : public Server {
     dev->queue_reactor_ = std::move(reactors);  // released by the destructor from here
     dev->backend_ = o.backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(o.backing_path));
-    dev->backing_fd_ = backing.fd;
+    dev->backing_fd_ = std::move(backing.fd);
     dev->size_ = o.size_bytes != 0 ? o.size_bytes : backing.size;
     if (dev->size_ == 0 || dev->size_ % o.logical_block != 0)
       return Status::InvalidArgument("device size " + std::to_string(dev->size_) + " is not a positive multiple of " +
@@ -236,7 +237,7 @@ class ServerImpl final : public Server {
     dev->queue_reactor_ = std::move(*placed);
     dev->backend_ = backend;
     WB_ASSIGN_OR_RETURN(Backing backing, OpenBacking(backing_path));
-    dev->backing_fd_ = backing.fd;
+    dev->backing_fd_ = std::move(backing.fd);
     WB_RETURN_IF_ERROR(StartRecovery(*control_, id, ::getpid(), std::chrono::seconds(10)).Annotate(what));
     dev->added_ = true;  // from here a failure removes the device
     WB_RETURN_IF_ERROR(AttachQueues(*dev, info->max_io_buf_bytes, backing.is_block));
@@ -280,28 +281,29 @@ class ServerImpl final : public Server {
     const std::string what = "ublk device " + std::to_string(dev.id_);
     std::string char_path = "/dev/ublkc" + std::to_string(dev.id_);
     // devtmpfs (or udev) creates the node; give udev a moment where it runs.
-    for (int i = 0; i < 200 && dev.char_fd_ < 0; ++i) {
-      dev.char_fd_ = ::open(char_path.c_str(), O_RDWR | O_CLOEXEC);
-      if (dev.char_fd_ < 0 && errno != ENOENT) break;
-      if (dev.char_fd_ < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 200 && !dev.char_fd_.valid(); ++i) {
+      dev.char_fd_ = Fd(::open(char_path.c_str(), O_RDWR | O_CLOEXEC));
+      if (!dev.char_fd_.valid() && errno != ENOENT) break;
+      if (!dev.char_fd_.valid()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (dev.char_fd_ < 0) return Status::FromErrno(errno, "open " + char_path);
+    if (!dev.char_fd_.valid()) return Status::FromErrno(errno, "open " + char_path);
 
     size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     std::vector<std::future<Status>> fetched;
     for (uint16_t qi = 0; qi < dev.queue_reactor_.size(); ++qi) {
       auto q = std::make_unique<Queue>();
       q->q_id = qi;
-      q->char_fd = dev.char_fd_;
-      q->backing_fd = dev.backing_fd_;
+      q->char_fd = dev.char_fd_.get();
+      q->backing_fd = dev.backing_fd_.get();
       q->backing_is_block = is_block;
       q->max_io_bytes = max_io_bytes;
       q->backend = dev.backend_;
       q->mode = dev.mode_;
-      q->map_len = (dev.depth_ * sizeof(abi::IoDesc) + page - 1) / page * page;
-      void* m = ::mmap(nullptr, q->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_,
+      const size_t len = (dev.depth_ * sizeof(abi::IoDesc) + page - 1) / page * page;
+      void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, dev.char_fd_.get(),
                        static_cast<off_t>(abi::DescOffset(qi)));
       if (m == MAP_FAILED) return Status::FromErrno(errno, "mmap descriptors of queue " + std::to_string(qi), what);
+      q->descs_map = Mapping(m, len);
       q->descs = static_cast<const abi::IoDesc*>(m);
       q->tags.resize(dev.depth_);
       for (uint16_t t = 0; t < dev.depth_; ++t) {
@@ -435,14 +437,10 @@ Status DeviceImpl::Teardown() {
   }
   for (unsigned r : queue_reactor_) server_->Unplace(r, depth_, mode_);
   queue_reactor_.clear();
-  for (auto& q : queues_) {
-    if (q->descs != nullptr) ::munmap(const_cast<abi::IoDesc*>(q->descs), q->map_len);
-  }
+  // The mappings go with their queues, before the fds they came from.
   queues_.clear();
-  if (char_fd_ >= 0) ::close(char_fd_);
-  char_fd_ = -1;
-  if (backing_fd_ >= 0) ::close(backing_fd_);
-  backing_fd_ = -1;
+  char_fd_.reset();
+  backing_fd_.reset();
   if (added_) {
     // Synchronous DEL_DEV also waits for the last opener of /dev/ublkbN to
     // close it, which may be the caller itself: use DEL_DEV_ASYNC (6.9+) and
