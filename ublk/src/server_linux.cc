@@ -2,24 +2,19 @@
 // configure, start, adopt, stop, delete), its queues' /dev/ublkcN mappings
 // handed to the reactors (reactor.cc), and the sysfs census of abandoned
 // devices.
-#include <dirent.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <linux/fs.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <future>
 #include <map>
