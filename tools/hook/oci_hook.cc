@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "annotations.h"
-#include "client.h"
+#include "volumes.h"
 #include "warmblock/base/fd.h"
 #include "warmblock/base/text.h"
 
@@ -118,7 +118,7 @@ std::string MountIn(pid_t pid, const std::string& device, const std::string& tar
 std::string Release(const std::string& socket, const std::string& name, int timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   for (;;) {
-    client::Reply r = client::Call(socket, "DELETE", "/v1/volumes/" + client::Escape(name), "", timeout_s);
+    client::Reply r = client::DeleteVolume(socket, name, timeout_s).reply;
     if (r.status == 204 || r.status == 404) return "";
     if (r.status != 409 || std::chrono::steady_clock::now() >= deadline)
       return "release volume " + name + ": " + r.Message();
@@ -134,24 +134,24 @@ int Create(const Container& c, const std::vector<hook::VolumeMount>& mounts, con
   };
   for (const auto& m : mounts) {
     std::string name = m.VolumeName(c.id);
-    json req{{"name", name},
-             {"labels", {{"io.warmblock.container", c.id}, {"io.warmblock.label", m.label}}},
-             {"ephemeral", m.ephemeral()}};
+    client::CreateVolumeRequest req;
+    req.name = name;
+    req.labels = {{"io.warmblock.container", c.id}, {"io.warmblock.label", m.label}};
+    req.ephemeral = m.ephemeral();
     // The container's init owns an ephemeral volume: should the runtime kill
     // it (a hook timeout) or die before poststop, warmblockd releases it.
-    if (m.ephemeral()) req["owner_pid"] = c.pid;
+    if (m.ephemeral()) req.owner_pid = c.pid;
     if (!m.class_name.empty()) {
-      req["class"] = m.class_name;
+      req.class_name = m.class_name;
     } else {
-      req["size"] = m.size_bytes;
-      req["fs"] = m.fs;
+      req.size = std::to_string(m.size_bytes);
+      req.fs = m.fs;
     }
-    client::Reply r = client::Call(socket, "POST", "/v1/volumes", req.dump(), timeout_s);
-    if (r.status != 200 && r.status != 201) fail("volume " + m.label + " (" + name + "): " + r.Message());
-    json v = json::parse(r.body, nullptr, false);
-    if (!v.is_object() || !v.contains("device")) fail("volume " + name + ": warmblockd sent no device");
-    if (m.ephemeral() && r.status == 201) made.push_back(name);
-    std::string err = MountIn(c.pid, v["device"], c.rootfs + m.path, v["fs"], MountFlags(m));
+    auto a = client::CreateVolume(socket, req, timeout_s);
+    if (!a.ok) fail("volume " + m.label + " (" + name + "): " + a.reply.Message());
+    const client::Volume& v = a.value;
+    if (m.ephemeral() && a.reply.status == 201) made.push_back(name);
+    std::string err = MountIn(c.pid, v.device, c.rootfs + m.path, v.fs, MountFlags(m));
     if (!err.empty()) fail("volume " + name + ": " + err);
   }
   return 0;
