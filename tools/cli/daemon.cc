@@ -27,15 +27,7 @@ std::vector<Command> AddDaemonCommands(CLI::App& app, const Globals& g) {
   auto* daemon = app.add_subcommand("daemon", "warmblockd itself");
   daemon->require_subcommand(1);
   auto* status = daemon->add_subcommand("status", "version, uptime, start-up repairs, ublk reactors");
-  return {{status, [&g] {
-             client::Reply r = client::Call(g.socket, "GET", "/v1/daemon");
-             if (r.status != 200) return Failed(r);
-             if (g.json) {
-               std::printf("%s", r.body.c_str());
-               return 0;
-             }
-             return PrintJson(r, PrintDaemon);
-           }}};
+  return {{status, [&g] { return Show(g, "/v1/daemon", PrintDaemon); }}};
 }
 
 }  // namespace warmblock::cli

@@ -5,6 +5,21 @@
 #include <stdexcept>
 
 namespace warmblock::cli {
+namespace {
+
+int PrintJson(const client::Reply& r, const std::function<void(const nlohmann::json&)>& print) {
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  try {
+    if (j.is_discarded()) throw std::runtime_error("not JSON");
+    print(j);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warmblock: unexpected answer from warmblockd (HTTP %ld): %s\n", r.status, e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
 
 int Failed(const client::Reply& r) {
   if (!r.error.empty()) {
@@ -26,16 +41,14 @@ int Failed(const client::Reply& r) {
   }
 }
 
-int PrintJson(const client::Reply& r, const std::function<void(const nlohmann::json&)>& print) {
-  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
-  try {
-    if (j.is_discarded()) throw std::runtime_error("not JSON");
-    print(j);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warmblock: unexpected answer from warmblockd (HTTP %ld): %s\n", r.status, e.what());
-    return 1;
+int Show(const Globals& g, const std::string& path, const std::function<void(const nlohmann::json&)>& print) {
+  client::Reply r = client::Call(g.socket, "GET", path);
+  if (r.status != 200) return Failed(r);
+  if (g.json) {
+    std::printf("%s", r.body.c_str());
+    return 0;
   }
-  return 0;
+  return PrintJson(r, print);
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {

@@ -12,24 +12,24 @@
 
 namespace warmblock::cli {
 
-// Exit codes: 0 ok, 1 daemon or transport error, 2 usage, 3 not found,
-// 4 conflict (exists with another spec, or busy), 5 pool full.
-// Prints the error of `r` and returns its exit code.
-int Failed(const client::Reply& r);
-
-// For replies not yet typed in the client: parses `r`'s body and hands it to
-// `print`; a body that is not JSON or lacks a field `print` reads is exit 1
-// with a message, never an exception.
-int PrintJson(const client::Reply& r, const std::function<void(const nlohmann::json&)>& print);
-
-// Left-aligned columns two spaces apart.
-void PrintTable(const std::vector<std::vector<std::string>>& rows);
-
 // Global options every command reads.
 struct Globals {
   std::string socket = "/run/warmblock/warmblockd.sock";
   bool json = false;
 };
+
+// Exit codes: 0 ok, 1 daemon or transport error, 2 usage, 3 not found,
+// 4 conflict (exists with another spec, or busy), 5 pool full.
+// Prints the error of `r` and returns its exit code.
+int Failed(const client::Reply& r);
+
+// GET `path` for replies not yet typed in the client: the daemon's JSON as it
+// came with --json, else `print` of it; a body that is not JSON or lacks a
+// field `print` reads is exit 1 with a message, never an exception.
+int Show(const Globals& g, const std::string& path, const std::function<void(const nlohmann::json&)>& print);
+
+// Left-aligned columns two spaces apart.
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
 
 // A leaf command: run when `sub` was the one parsed; returns the exit code.
 struct Command {

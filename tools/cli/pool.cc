@@ -44,15 +44,7 @@ std::vector<Command> AddPoolCommands(CLI::App& app, const Globals& g) {
   auto* pool = app.add_subcommand("pool", "the thin pool");
   pool->require_subcommand(1);
   auto* status = pool->add_subcommand("status", "capacity, usage, overcommit and warm stock per class");
-  return {{status, [&g] {
-             client::Reply r = client::Call(g.socket, "GET", "/v1/pool");
-             if (r.status != 200) return Failed(r);
-             if (g.json) {
-               std::printf("%s", r.body.c_str());
-               return 0;
-             }
-             return PrintJson(r, PrintPool);
-           }}};
+  return {{status, [&g] { return Show(g, "/v1/pool", PrintPool); }}};
 }
 
 }  // namespace warmblock::cli
