@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       stats[m.name].ms.push_back(ms);
-      ++stats[m.name].sources[v->source];
+      ++stats[m.name].sources[provisioner::Name(v->source)];
     }
   }
   std::string out = "{\n  \"reps_warm\": " + std::to_string(reps) +

@@ -15,7 +15,6 @@
 // Needs root, crun, busybox, device-mapper thin and ublk.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,15 +31,16 @@
 #include <thread>
 #include <vector>
 
-#include "client.h"
-
-extern char** environ;
+#include "warmblock/base/process.h"
+#include "warmblock/provisioner/client.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using warmblock::provisioner::ClassReport;
+using warmblock::provisioner::PoolReport;
 
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "startup_bench: %s\n", why.c_str());
@@ -50,19 +50,13 @@ using Clock = std::chrono::steady_clock;
 // Starts argv with stdin from `in`, stdout on `out` (-1: on `log`) and
 // stderr on `log`.
 pid_t Spawn(const std::vector<std::string>& argv, int out, int log, const char* in = "/dev/null") {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, in, O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out >= 0 ? out : log, 1);
-  posix_spawn_file_actions_adddup2(&fa, log, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) Die("cannot start " + argv[0] + ": " + std::strerror(rc));
-  return pid;
+  warmblock::Stdio stdio;
+  stdio.in = in;
+  stdio.out_fd = out >= 0 ? out : log;
+  stdio.err_fd = log;
+  auto pid = warmblock::Spawn(argv, stdio);
+  if (!pid.ok()) Die(pid.status().ToString());
+  return *pid;
 }
 
 // The contents of `path`, empty if it cannot be read.
@@ -81,12 +75,7 @@ uint64_t Bytes(const std::string& size) {
   return 0;
 }
 
-int Wait(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+int Wait(pid_t pid) { return warmblock::WaitExit(pid); }
 
 class Bench {
  public:
@@ -136,7 +125,7 @@ class Bench {
     };
     json hook = HookStart(20);
     mode("none", [] {});
-    json before, warm_pool, cold_pool;
+    PoolReport before, warm_pool, cold_pool;
     mode("warm", [&] {
       StartDaemon("warm", static_cast<unsigned>(n_) + 1);  // and one for the warm-up container
       before = Pool();
@@ -160,15 +149,15 @@ class Bench {
     out["volume_size"] = size_ + " ext4";
     out["modes"] = modes;
     out["hook_start"] = hook;
-    json warm = Class(warm_pool), cold = Class(cold_pool);
-    out["warm_stock"] = {{"hits", warm.value("hits", 0)}, {"misses", warm.value("misses", 0)}};
-    out["cold_stock"] = {{"hits", cold.value("hits", 0)}, {"misses", cold.value("misses", 0)}};
+    ClassReport warm = Class(warm_pool), cold = Class(cold_pool);
+    out["warm_stock"] = {{"hits", warm.hits}, {"misses", warm.misses}};
+    out["cold_stock"] = {{"hits", cold.hits}, {"misses", cold.misses}};
     // The warm run's pool: every ephemeral volume released, its space back.
-    auto mib = [](const json& pool) { return pool.value("data_used_bytes", 0.0) / (1 << 20); };
-    out["warm_pool"] = {{"data_total_mib", warm_pool.value("data_total_bytes", 0.0) / (1 << 20)},
-                        {"data_used_mib_before", mib(before)},
-                        {"data_used_mib_after", mib(warm_pool)},
-                        {"volumes_after", warm_pool.value("volumes", -1)}};
+    auto mib = [](uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+    out["warm_pool"] = {{"data_total_mib", mib(warm_pool.data_total_bytes)},
+                        {"data_used_mib_before", mib(before.data_used_bytes)},
+                        {"data_used_mib_after", mib(warm_pool.data_used_bytes)},
+                        {"volumes_after", warm_pool.volumes}};
     auto p50 = [&](const char* m) { return modes[m]["p50_ms"].get<double>(); };
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
     out["warm_overhead_p50"] = ratio(p50("warm"), p50("none"));
@@ -347,31 +336,29 @@ class Bench {
                            << "[[class]]\nname = \"bench\"\nsize = \"" << size_ << "\"\nwarm = " << warm << "\n";
     daemon_ = Spawn({warmblockd_.string(), "--config", config_}, -1, log_);
     for (int i = 0; i < 6000; ++i) {
-      json cls = Class(Pool());
-      if (cls.contains("warm") && cls.value("warm", 0u) >= warm) {
+      ClassReport cls = Class(Pool());
+      if (cls.warm >= warm) {
         std::fprintf(stderr, "  warmblockd (%s): %u volumes warm\n", name.c_str(), warm);
         return;
       }
-      if (i % 100 == 99)
-        std::fprintf(stderr, "  warmblockd (%s): %u/%u volumes warm\n", name.c_str(), cls.value("warm", 0u), warm);
+      if (i % 100 == 99) std::fprintf(stderr, "  warmblockd (%s): %u/%u volumes warm\n", name.c_str(), cls.warm, warm);
       if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) Die("warmblockd exited: " + LogTail());
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     Die("the warm stock did not fill in 10 minutes");
   }
 
-  // The running daemon's pool report, an empty object if it does not answer.
-  json Pool() const {
-    auto r = warmblock::client::Call(socket_, "GET", "/v1/pool", "", 10);
-    json pool = r.status == 200 ? json::parse(r.body, nullptr, false) : json();
-    return pool.is_object() ? pool : json::object();
+  // The running daemon's pool report, an empty one while it does not answer.
+  PoolReport Pool() const {
+    auto r = warmblock::client::Client(socket_, 10).Pool();
+    return r.ok() ? *r : PoolReport{};
   }
 
-  // The "bench" class in a pool report, an empty object if none.
-  static json Class(const json& pool) {
-    for (const auto& c : pool.value("classes", json::array()))
-      if (c.value("name", "") == "bench") return c;
-    return json::object();
+  // The "bench" class in a pool report, an empty one if none.
+  static ClassReport Class(const PoolReport& pool) {
+    for (const auto& c : pool.classes)
+      if (c.name == "bench") return c;
+    return ClassReport{};
   }
 
   void StopDaemon() {

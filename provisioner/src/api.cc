@@ -1,19 +1,18 @@
 #include "warmblock/provisioner/api.h"
 
-#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 
 #include "warmblock/base/clock.h"
 #include "warmblock/base/text.h"
-#include "warmblock/base/units.h"
+#include "warmblock/provisioner/wire.h"
 
 namespace warmblock::provisioner {
 namespace {
 
 using json = nlohmann::json;
+namespace wire = provisioner::wire;
 
 // Upper bounds (seconds) of the hand-out latency histogram buckets.
 constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -29,108 +28,10 @@ HttpResponse Error(int status, const std::string& kind, const std::string& messa
   return Json(status, json{{"error", message}, {"code", kind}});
 }
 
-HttpResponse FromStatus(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kInvalidArgument:
-      return Error(400, "invalid_argument", s.message());
-    case Status::Code::kNotFound:
-      return Error(404, "not_found", s.message());
-    case Status::Code::kAlreadyExists:
-      return Error(409, "already_exists", s.message());
-    case Status::Code::kBusy:
-      return Error(409, "busy", s.message());
-    case Status::Code::kNoSpace:
-      return Error(507, "no_space", s.message());
-    default:
-      return Error(500, "internal", s.ToString());
-  }
-}
-
-json VolumeJson(const Volume& v) {
-  return json{{"name", v.name},
-              {"class", v.class_name},
-              {"fs", v.fs},
-              {"size_bytes", v.size_bytes},
-              {"size", FormatSize(v.size_bytes)},
-              {"device", v.device},
-              {"labels", v.labels},
-              {"ephemeral", v.ephemeral},
-              {"owner_pid", v.owner_pid},
-              {"created_ms", v.created_ms},
-              {"state", v.state},
-              {"source", v.source}};
-}
+HttpResponse FromStatus(const Status& s) { return Json(wire::HttpStatus(s.code()), wire::EncodeError(s)); }
 
 std::string Who(const Peer& p) {
   return "pid " + std::to_string(p.pid) + " uid " + std::to_string(p.uid) + " gid " + std::to_string(p.gid);
-}
-
-bool HasControl(const std::string& s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
-
-// Parses the body of POST /v1/volumes, refusing unknown fields and wrong
-// types by name.
-Result<CreateRequest> ParseCreate(const std::string& body) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
-  if (!j.is_object()) return Status::InvalidArgument("body: must be a JSON object");
-  static const std::set<std::string> kFields = {"name", "class", "size", "fs", "labels", "ephemeral", "owner_pid"};
-  for (auto& [k, v] : j.items())
-    if (kFields.count(k) == 0) return Status::InvalidArgument(EscapeControl(k) + ": unknown field");
-  CreateRequest r;
-  if (!j.contains("name") || !j["name"].is_string()) return Status::InvalidArgument("name: required, a string");
-  r.name = j["name"].get<std::string>();
-  if (j.contains("class")) {
-    if (!j["class"].is_string()) return Status::InvalidArgument("class: must be a string");
-    r.class_name = j["class"].get<std::string>();
-  }
-  if (j.contains("fs")) {
-    if (!j["fs"].is_string()) return Status::InvalidArgument("fs: must be a string");
-    r.fs = j["fs"].get<std::string>();
-  }
-  if (j.contains("size")) {
-    const json& s = j["size"];
-    if (s.is_number_unsigned()) {
-      r.size_bytes = s.get<uint64_t>();
-    } else if (s.is_string()) {
-      WB_ASSIGN_OR_RETURN(r.size_bytes, ParseSize(s.get<std::string>(), "size"));
-    } else {
-      return Status::InvalidArgument("size: must be a size such as \"1G\" or a number of bytes");
-    }
-  }
-  if (r.class_name.empty() == (r.size_bytes == 0))
-    return Status::InvalidArgument("class: give either a class or a size");
-  if (!r.class_name.empty() && j.contains("fs"))
-    return Status::InvalidArgument("fs: comes with the class; give it only with a size");
-  if (j.contains("labels")) {
-    if (!j["labels"].is_object()) return Status::InvalidArgument("labels: must be an object of strings");
-    if (j["labels"].size() > Api::kMaxLabels)
-      return Status::InvalidArgument("labels: at most " + std::to_string(Api::kMaxLabels));
-    for (auto& [k, v] : j["labels"].items()) {
-      if (!v.is_string()) return Status::InvalidArgument("labels." + EscapeControl(k) + ": must be a string");
-      if (k.empty() || k.size() > Api::kMaxLabelKeyBytes || v.get<std::string>().size() > Api::kMaxLabelValueBytes)
-        return Status::InvalidArgument("labels: keys are 1-" + std::to_string(Api::kMaxLabelKeyBytes) +
-                                       " bytes, values at most " + std::to_string(Api::kMaxLabelValueBytes));
-      // A key is matched by ?label=KEY=VALUE, so it cannot hold '='; control
-      // characters (a NUL above all) would cut or forge lines where labels
-      // are printed and logged.
-      if (k.find('=') != std::string::npos || HasControl(k) || HasControl(v.get<std::string>()))
-        return Status::InvalidArgument("labels: keys may not hold '=', and neither keys nor values control characters");
-      r.labels[k] = v.get<std::string>();
-    }
-  }
-  if (j.contains("ephemeral")) {
-    if (!j["ephemeral"].is_boolean()) return Status::InvalidArgument("ephemeral: must be true or false");
-    r.ephemeral = j["ephemeral"].get<bool>();
-  }
-  if (j.contains("owner_pid")) {
-    if (!j["owner_pid"].is_number_unsigned() || j["owner_pid"].get<uint64_t>() == 0 ||
-        j["owner_pid"].get<uint64_t>() > INT32_MAX)
-      return Status::InvalidArgument("owner_pid: must be a process id");
-    r.owner_pid = j["owner_pid"].get<int64_t>();
-  }
-  return r;
 }
 
 std::string Escape(const std::string& label) {
@@ -197,14 +98,12 @@ HttpResponse Api::Volumes(const HttpRequest& r) {
   }
   auto list = provisioner_.load()->List(labels);
   if (!list.ok()) return FromStatus(list.status());
-  json out = json::array();
-  for (const auto& v : *list) out.push_back(VolumeJson(v));
-  return Json(200, json{{"volumes", out}});
+  return Json(200, wire::Encode(*list));
 }
 
 HttpResponse Api::Create(const HttpRequest& r) {
   auto start = std::chrono::steady_clock::now();
-  auto req = ParseCreate(r.body);
+  auto req = wire::DecodeCreateRequest(r.body);
   if (!req.ok()) return FromStatus(req.status());
   auto v = provisioner_.load()->Create(*req);
   if (!v.ok()) {
@@ -212,10 +111,11 @@ HttpResponse Api::Create(const HttpRequest& r) {
     return FromStatus(v.status());
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Observe(v->source, secs);
-  if (log_ && v->source != "existing")
-    log_("created volume " + Quoted(v->name) + " (" + v->source + ", " + v->device + ") for " + Who(r.peer));
-  return Json(v->source == "existing" ? 200 : 201, VolumeJson(*v));
+  Observe(Name(v->source), secs);
+  const bool made = v->source != Source::kExisting;
+  if (log_ && made)
+    log_("created volume " + Quoted(v->name) + " (" + Name(v->source) + ", " + v->device + ") for " + Who(r.peer));
+  return Json(made ? 201 : 200, wire::Encode(*v));
 }
 
 HttpResponse Api::Volume(const HttpRequest& r, const std::string& name) {
@@ -223,7 +123,7 @@ HttpResponse Api::Volume(const HttpRequest& r, const std::string& name) {
     return Error(404, "not_found", "no such path: " + Quoted(r.path));
   if (r.method == "GET") {
     auto v = provisioner_.load()->Get(name);
-    return v.ok() ? Json(200, VolumeJson(*v)) : FromStatus(v.status());
+    return v.ok() ? Json(200, wire::Encode(*v)) : FromStatus(v.status());
   }
   if (r.method == "DELETE") {
     Status s = provisioner_.load()->Delete(name);
@@ -235,47 +135,23 @@ HttpResponse Api::Volume(const HttpRequest& r, const std::string& name) {
 
 HttpResponse Api::Pool() {
   auto rep = provisioner_.load()->Report();
-  if (!rep.ok()) return FromStatus(rep.status());
-  json classes = json::array();
-  for (const auto& c : rep->classes)
-    classes.push_back(json{{"name", c.name},
-                           {"fs", c.fs},
-                           {"size_bytes", c.size_bytes},
-                           {"warm", c.warm},
-                           {"target", c.target},
-                           {"hits", c.hits},
-                           {"misses", c.misses}});
-  double overcommit =
-      rep->data_total_bytes == 0 ? 0 : static_cast<double>(rep->provisioned_bytes) / rep->data_total_bytes;
-  return Json(200, json{{"data_total_bytes", rep->data_total_bytes},
-                        {"data_used_bytes", rep->data_used_bytes},
-                        {"metadata_total_bytes", rep->metadata_total_bytes},
-                        {"metadata_used_bytes", rep->metadata_used_bytes},
-                        {"provisioned_bytes", rep->provisioned_bytes},
-                        {"overcommit", overcommit},
-                        {"transaction_id", rep->transaction_id},
-                        {"volumes", rep->volumes},
-                        {"data_limit_bytes", rep->data_limit_bytes},
-                        {"grow_events", rep->grow_events},
-                        {"full", rep->full},
-                        {"full_reason", rep->full_reason},
-                        {"classes", classes}});
+  return rep.ok() ? Json(200, wire::Encode(*rep)) : FromStatus(rep.status());
 }
 
 HttpResponse Api::Daemon() {
-  json reactors = json::array();
+  DaemonReport d;
+  d.version = info_.version;
+  d.started_ms = info_.started_ms;
+  d.uptime_s = (UnixMs() - info_.started_ms) / 1000;
+  d.ublk_features = info_.ublk_features;
+  d.repairs = provisioner_.load()->Repairs();
   if (const ublk::Server* u = ublk_.load())
     for (const auto& r : u->Reactors())
-      reactors.push_back(json{{"queues", r.queues},
-                              {"zero_copy_queues", r.zero_copy_queues},
-                              {"requests", r.requests},
-                              {"buffer_bytes", r.buffer_bytes}});
-  return Json(200, json{{"version", info_.version},
-                        {"started_ms", info_.started_ms},
-                        {"uptime_s", (UnixMs() - info_.started_ms) / 1000},
-                        {"ublk_features", info_.ublk_features},
-                        {"reactors", reactors},
-                        {"repairs", provisioner_.load()->Repairs()}});
+      d.reactors.push_back(ReactorReport{.queues = r.queues,
+                                         .zero_copy_queues = r.zero_copy_queues,
+                                         .requests = r.requests,
+                                         .buffer_bytes = r.buffer_bytes});
+  return Json(200, wire::Encode(d));
 }
 
 void Api::Observe(const std::string& source, double seconds) {

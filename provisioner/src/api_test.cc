@@ -117,16 +117,16 @@ TEST_F(ApiTest, ARequestAtEveryLabelLimitFitsTheBodyCap) {
     return out;
   };
   std::string body = R"({"name":"full","class":"small","labels":{)";
-  for (size_t i = 0; i < Api::kMaxLabels; ++i) {
-    std::string key = escaped(Api::kMaxLabelKeyBytes - 2, 'k') + escaped(1, static_cast<char>('A' + i / 26)) +
+  for (size_t i = 0; i < kMaxLabels; ++i) {
+    std::string key = escaped(kMaxLabelKeyBytes - 2, 'k') + escaped(1, static_cast<char>('A' + i / 26)) +
                       escaped(1, static_cast<char>('a' + i % 26));
-    body += (i ? "," : "") + std::string("\"") + key + "\":\"" + escaped(Api::kMaxLabelValueBytes, 'v') + "\"";
+    body += (i ? "," : "") + std::string("\"") + key + "\":\"" + escaped(kMaxLabelValueBytes, 'v') + "\"";
   }
   body += "}}";
   ASSERT_LE(body.size(), Api::kMaxBodyBytes);
   auto r = Call("POST", "/v1/volumes", body);
   ASSERT_EQ(r.status, 201) << r.body.substr(0, 200);
-  EXPECT_EQ(Body(r)["labels"].size(), Api::kMaxLabels);
+  EXPECT_EQ(Body(r)["labels"].size(), kMaxLabels);
 }
 
 // A refused name with a newline must not reach the log (or the answer) as

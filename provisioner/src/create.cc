@@ -72,7 +72,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
     if (PendingSpec{existing->fs, existing->size_bytes, existing->ephemeral} != want)
       return Status::AlreadyExists("volume " + Quoted(req.name) + " exists with another size, filesystem or lifetime");
     WB_RETURN_IF_ERROR(CheckSettled(*existing));
-    return ToVolume(*existing, "existing");
+    return ToVolume(*existing, Source::kExisting);
   }
   if (existing.status().code() != Status::Code::kNotFound) return existing.status();
   if (!pool_full_.empty()) return Status::Error(Status::Code::kNoSpace, pool_full_);
@@ -88,7 +88,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
       return Status::OK();
     };
     WB_ASSIGN_OR_RETURN(bool hit, stock_->Take(cls->name, claim));
-    if (hit) return ToVolume(claimed, "warm");
+    if (hit) return ToVolume(claimed, Source::kWarm);
   } else if (svc_.ublk->features().update_size()) {
     // No class of this size: grow a warm volume of the largest smaller
     // class with the same filesystem (thin, disk, filesystem), cheaper
@@ -108,7 +108,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   // reserves the name.
   VolumeRecord r;
   Name(&r, req, owner_start);
-  r.state = VolumeState::kCreating;
+  r.state = RowState::kCreating;
   r.class_name = spec.name;
   r.fs = spec.fs;
   r.size_bytes = spec.size_bytes;
@@ -118,8 +118,8 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   std::optional<uint32_t> origin;
   if (cls != nullptr) origin = stock_->Golden(cls->name);
   lock.unlock();
-  WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, origin, VolumeState::kReady));
-  return ToVolume(r, "cold");
+  WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, origin, RowState::kReady));
+  return ToVolume(r, Source::kCold);
 }
 
 // Fills in what a request makes of a warm row: its name, labels and
@@ -131,7 +131,7 @@ void Service::Name(VolumeRecord* r, const CreateRequest& req, uint64_t owner_sta
   r->owner_pid = req.owner_pid;
   r->owner_start = owner_start;
   r->created_ms = UnixMs();
-  r->state = VolumeState::kReady;
+  r->state = RowState::kReady;
 }
 
 // Grows warm row `row` (already out of stock) to `size` and hands it out
@@ -156,7 +156,7 @@ Result<Volume> Service::GrowWarm(int64_t row, const CreateRequest& req, uint64_t
     return Status::Error(s.code() == Status::Code::kAlreadyExists ? Status::Code::kBusy : Status::Code::kIOError,
                          "grow a warm volume for " + Quoted(req.name) + ": " + s.ToString());
   }
-  return ToVolume(r, "grown");
+  return ToVolume(r, Source::kGrown);
 }
 
 }  // namespace warmblock::provisioner

@@ -14,7 +14,7 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
   if (row && r.id != *row) return Status::NotFound("volume " + Quoted(name) + " is another volume now");
   // A row an earlier Delete left deleting (its thin would not go) is
   // finished by this one.
-  bool resume = r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0;
+  bool resume = r.state == RowState::kDeleting && deleting_.count(r.id) == 0;
   if (!resume) WB_RETURN_IF_ERROR(CheckSettled(r));
   // Stopping a disk takes the kernel a while (STOP_DEV waits for its
   // queues): hand-outs go on meanwhile, and this row is ours alone.
@@ -22,7 +22,7 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
   lock.unlock();
   Status s = resume ? Status::OK() : disks_->Stop(r.id, /*force=*/false);
   if (s.ok() && !resume) {
-    r.state = VolumeState::kDeleting;
+    r.state = RowState::kDeleting;
     s = store_->Update(r);
   }
   if (s.ok()) s = DropVolume(*store_, *disks_, r);

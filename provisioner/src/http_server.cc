@@ -11,7 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "process.h"
+#include "warmblock/base/process.h"
 
 namespace warmblock::provisioner {
 namespace {

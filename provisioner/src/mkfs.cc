@@ -3,7 +3,7 @@
 
 #include <cstdlib>
 
-#include "process.h"
+#include "warmblock/base/process.h"
 #include "warmblock/provisioner/provisioner.h"
 
 namespace warmblock::provisioner {

@@ -101,9 +101,9 @@ void Service::ReapOrphans() {
     auto rows = store_->List();
     if (!rows.ok()) return;
     for (auto& r : *rows) {
-      if (r.state == VolumeState::kDeleting && deleting_.count(r.id) == 0)
+      if (r.state == RowState::kDeleting && deleting_.count(r.id) == 0)
         unfinished.push_back(std::move(r));
-      else if (r.state == VolumeState::kReady && r.ephemeral && r.owner_pid != 0)
+      else if (r.state == RowState::kReady && r.ephemeral && r.owner_pid != 0)
         owned.push_back(std::move(r));
     }
   }

@@ -22,18 +22,4 @@ uint32_t OwnerTag(const std::string& state_dir) {
   return h;
 }
 
-Status ValidateVolumeName(const std::string& name) {
-  auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("name: " + Quoted(name) + " " + why +
-                                   " (1-63 of A-Z a-z 0-9 _ . -, not starting with . _ or -)");
-  };
-  if (name.empty() || name.size() > 63) return bad("has the wrong length");
-  for (size_t i = 0; i < name.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(name[i]);
-    bool alnum = std::isalnum(c) != 0;
-    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-'))) return bad("has a character it may not");
-  }
-  return Status::OK();
-}
-
 }  // namespace warmblock::provisioner

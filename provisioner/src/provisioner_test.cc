@@ -204,8 +204,8 @@ TEST_F(ProvisionerTest, AWarmHandOutMakesNoKernelCallAndTheStockRefills) {
   size_t formats = mkfs_.formatted.size();
   auto v = p_->Create(Req("db"));
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(v->source, "warm");
-  EXPECT_EQ(v->state, "ready");
+  EXPECT_EQ(v->source, Source::kWarm);
+  EXPECT_EQ(v->state, VolumeState::kReady);
   EXPECT_EQ(v->fs, "ext4");
   EXPECT_EQ(v->size_bytes, 1ull << 30);
   EXPECT_EQ(v->device.rfind("/dev/ublkb", 0), 0u) << v->device;
@@ -224,7 +224,7 @@ TEST_F(ProvisionerTest, CreateIsIdempotentByName) {
   ASSERT_TRUE(a.ok());
   auto b = p_->Create(Req("web"));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
-  EXPECT_EQ(b->source, "existing");
+  EXPECT_EQ(b->source, Source::kExisting);
   EXPECT_EQ(b->device, a->device);
   CreateRequest other;
   other.name = "web";
@@ -243,9 +243,10 @@ TEST_F(ProvisionerTest, IdenticalConcurrentCreatesGetTheOneVolumeOnEveryPath) {
     const char* name;
     const char* fs;
     uint64_t size;  // 0: the class "small"
-    const char* made;
-  } cases[] = {
-      {"samew", "ext4", 0, "warm"}, {"sameg", "ext4", 3ull << 30, "grown"}, {"samec", "xfs", 3ull << 30, "cold"}};
+    Source made;
+  } cases[] = {{"samew", "ext4", 0, Source::kWarm},
+               {"sameg", "ext4", 3ull << 30, Source::kGrown},
+               {"samec", "xfs", 3ull << 30, Source::kCold}};
   for (const auto& c : cases) {
     ASSERT_TRUE(p_->WaitWarm(10000));
     CreateRequest r;
@@ -266,7 +267,7 @@ TEST_F(ProvisionerTest, IdenticalConcurrentCreatesGetTheOneVolumeOnEveryPath) {
     for (const auto& v : got) {
       ASSERT_TRUE(v.ok()) << c.name << ": " << v.status().ToString();
       EXPECT_EQ(v->device, got[0]->device) << c.name;
-      if (v->source != "existing") {
+      if (v->source != Source::kExisting) {
         ++made;
         EXPECT_EQ(v->source, c.made);
       }
@@ -291,7 +292,7 @@ TEST_F(ProvisionerTest, AnUnconfiguredSizeTakesTheColdPathAndSaysSo) {
   r.size_bytes = 2ull << 30;
   auto v = p_->Create(r);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(v->source, "cold");
+  EXPECT_EQ(v->source, Source::kCold);
   EXPECT_EQ(v->class_name, "");
   EXPECT_EQ(mkfs_.formatted.size(), formats + 1);
   EXPECT_EQ(mkfs_.formatted.back().rfind("xfs ", 0), 0u);
@@ -299,7 +300,7 @@ TEST_F(ProvisionerTest, AnUnconfiguredSizeTakesTheColdPathAndSaysSo) {
   r.name = "small2";
   r.fs = "ext4";
   r.size_bytes = 1ull << 30;
-  EXPECT_EQ(p_->Create(r)->source, "warm");
+  EXPECT_EQ(p_->Create(r)->source, Source::kWarm);
 }
 
 TEST_F(ProvisionerTest, WithUpdateSizeASmallerWarmVolumeIsGrownInsteadOfMadeCold) {
@@ -311,7 +312,7 @@ TEST_F(ProvisionerTest, WithUpdateSizeASmallerWarmVolumeIsGrownInsteadOfMadeCold
   r.size_bytes = 3ull << 30;
   auto v = p_->Create(r);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(v->source, "grown");
+  EXPECT_EQ(v->source, Source::kGrown);
   EXPECT_EQ(v->size_bytes, 3ull << 30);
   EXPECT_EQ(v->class_name, "") << "no longer a member of the class it came from";
   EXPECT_EQ(mkfs_.formatted.size(), formats) << "no mkfs";
@@ -320,7 +321,7 @@ TEST_F(ProvisionerTest, WithUpdateSizeASmallerWarmVolumeIsGrownInsteadOfMadeCold
   // A smaller size or another filesystem cannot be grown into: cold.
   r.name = "xfs";
   r.fs = "xfs";
-  EXPECT_EQ(p_->Create(r)->source, "cold");
+  EXPECT_EQ(p_->Create(r)->source, Source::kCold);
   ASSERT_TRUE(p_->WaitWarm(10000)) << "the donor class refills";
   auto again = p_->Get("bigger");
   ASSERT_TRUE(again.ok());
@@ -496,7 +497,7 @@ TEST_F(ProvisionerTest, HeldDisksAreReleasedOnlyWhenNoDaemonReturnsInTime) {
   StartOrDie();
   auto again = p_->Get("kept");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->state, "ready");
+  EXPECT_EQ(again->state, VolumeState::kReady);
   EXPECT_FALSE(again->device.empty());
 }
 

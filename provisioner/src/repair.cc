@@ -18,37 +18,37 @@ Status Service::Repair() {
   std::vector<VolumeRecord*> to_serve;
   for (auto& r : rows) {
     auto thin = pool_->FindByName(r.thin_name);
-    if (r.state == VolumeState::kCreating || r.state == VolumeState::kDeleting) {
-      Note(std::string(r.state == VolumeState::kCreating ? "rolled back creation" : "finished deletion") + " of " +
+    if (r.state == RowState::kCreating || r.state == RowState::kDeleting) {
+      Note(std::string(r.state == RowState::kCreating ? "rolled back creation" : "finished deletion") + " of " +
            Describe(r));
       WB_RETURN_IF_ERROR(DropVolume(*store_, *disks_, r));
       continue;
     }
     if (!thin.ok()) {
-      if (r.state == VolumeState::kReady) {
-        r.state = VolumeState::kLost;
+      if (r.state == RowState::kReady) {
+        r.state = RowState::kLost;
         WB_RETURN_IF_ERROR(store_->Update(r));
         Note("volume " + Quoted(r.name) + " lost its thin " + r.thin_name + "; marked lost");
-      } else if (r.state != VolumeState::kLost) {
+      } else if (r.state != RowState::kLost) {
         WB_RETURN_IF_ERROR(store_->Remove(r.id));
         Note("dropped " + Describe(r) + ": its thin is gone");
       }
       continue;
     }
     owned.insert(r.thin_name);
-    if (r.state == VolumeState::kGolden) {
+    if (r.state == RowState::kGolden) {
       stock_->SetGolden(r.class_name, thin->id);
       continue;
     }
-    if (r.state == VolumeState::kWarm && !stock_->Has(r.class_name)) {
+    if (r.state == RowState::kWarm && !stock_->Has(r.class_name)) {
       Note("dropped warm " + Describe(r) + ": class " + Quoted(r.class_name) + " is no longer configured");
       WB_RETURN_IF_ERROR(DropVolume(*store_, *disks_, r));
       owned.erase(r.thin_name);
       continue;
     }
-    if (r.state == VolumeState::kWarm || r.state == VolumeState::kReady) {
+    if (r.state == RowState::kWarm || r.state == RowState::kReady) {
       to_serve.push_back(&r);
-      if (r.state == VolumeState::kWarm) stock_->AddWarm(r.class_name, r.id);
+      if (r.state == RowState::kWarm) stock_->AddWarm(r.class_name, r.id);
     }
   }
   // Two rows naming one disk: one is stale (a delete stops its disk

@@ -3,8 +3,8 @@
 namespace warmblock::provisioner {
 
 Status MakeVolume(Store& store, Disks& disks, VolumeRecord* r, std::optional<uint32_t> origin,
-                  VolumeState final_state) {
-  Status s = disks.Make(r, origin, final_state == VolumeState::kGolden);
+                  RowState final_state) {
+  Status s = disks.Make(r, origin, final_state == RowState::kGolden);
   if (s.ok()) {
     r->state = final_state;
     s = store.Update(*r);

@@ -13,7 +13,7 @@ namespace warmblock::provisioner {
 
 // Makes row r's thin and disk (Disks::Make) and records it in
 // `final_state`; on failure its disk, thin and row go.
-Status MakeVolume(Store& store, Disks& disks, VolumeRecord* r, std::optional<uint32_t> origin, VolumeState final_state);
+Status MakeVolume(Store& store, Disks& disks, VolumeRecord* r, std::optional<uint32_t> origin, RowState final_state);
 
 // Removes row r's disk, thin and row, whatever of them exists.
 Status DropVolume(Store& store, Disks& disks, const VolumeRecord& r);

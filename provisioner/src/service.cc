@@ -61,9 +61,9 @@ void Service::StopThreads() {
 Result<Volume> Service::Get(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
-  if (r.state != VolumeState::kReady && r.state != VolumeState::kLost)
+  if (r.state != RowState::kReady && r.state != RowState::kLost)
     return Status::NotFound("volume " + Quoted(name) + " is being " + StateName(r.state));
-  return ToVolume(r, "existing");
+  return ToVolume(r, Source::kExisting);
 }
 
 Result<std::vector<Volume>> Service::List(const std::map<std::string, std::string>& labels) {
@@ -71,13 +71,13 @@ Result<std::vector<Volume>> Service::List(const std::map<std::string, std::strin
   WB_ASSIGN_OR_RETURN(auto rows, store_->List());
   std::vector<Volume> out;
   for (const auto& r : rows) {
-    if (r.state != VolumeState::kReady && r.state != VolumeState::kLost) continue;
+    if (r.state != RowState::kReady && r.state != RowState::kLost) continue;
     bool match = true;
     for (const auto& [k, v] : labels) {
       auto it = r.labels.find(k);
       if (it == r.labels.end() || it->second != v) match = false;
     }
-    if (match) out.push_back(ToVolume(r, "existing"));
+    if (match) out.push_back(ToVolume(r, Source::kExisting));
   }
   return out;
 }
@@ -99,9 +99,9 @@ Result<PoolReport> Service::Report() {
   rep.full_reason = pool_full_;
   WB_ASSIGN_OR_RETURN(auto rows, store_->List());
   for (const auto& r : rows) {
-    if (r.state == VolumeState::kGolden) continue;
+    if (r.state == RowState::kGolden) continue;
     rep.provisioned_bytes += r.size_bytes;
-    if (r.state == VolumeState::kReady) ++rep.volumes;
+    if (r.state == RowState::kReady) ++rep.volumes;
   }
   rep.classes = stock_->Report();
   return rep;
@@ -148,13 +148,13 @@ Status Service::OpenPool() {
 }
 
 Status Service::CheckSettled(const VolumeRecord& r) const {
-  bool deleting = r.state == VolumeState::kDeleting || deleting_.count(r.id) != 0;
-  if (!deleting && r.state != VolumeState::kCreating) return Status::OK();
+  bool deleting = r.state == RowState::kDeleting || deleting_.count(r.id) != 0;
+  if (!deleting && r.state != RowState::kCreating) return Status::OK();
   return Status::Error(Status::Code::kBusy,
                        "volume " + Quoted(r.name) + " is being " + (deleting ? "deleted" : "created") + "; retry");
 }
 
-Volume Service::ToVolume(const VolumeRecord& r, const std::string& source) {
+Volume Service::ToVolume(const VolumeRecord& r, Source source) {
   Volume v;
   v.name = r.name;
   v.class_name = r.class_name;
@@ -165,7 +165,7 @@ Volume Service::ToVolume(const VolumeRecord& r, const std::string& source) {
   v.ephemeral = r.ephemeral;
   v.owner_pid = r.owner_pid;
   v.created_ms = r.created_ms;
-  v.state = StateName(r.state);
+  v.state = r.state == RowState::kLost ? VolumeState::kLost : VolumeState::kReady;
   v.source = source;
   return v;
 }

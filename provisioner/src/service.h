@@ -67,7 +67,7 @@ class Service final : public Provisioner {
   void StopThreads();
   // kBusy for a row in the middle of a change. Under mu_.
   Status CheckSettled(const VolumeRecord& r) const;
-  static Volume ToVolume(const VolumeRecord& r, const std::string& source);
+  static Volume ToVolume(const VolumeRecord& r, Source source);
   static std::string Describe(const VolumeRecord& r);
 
   // create.cc

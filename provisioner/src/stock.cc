@@ -51,7 +51,7 @@ Status Stock::MakeGolden(Class& c) {
   r.created_ms = UnixMs();
   WB_RETURN_IF_ERROR(store_->Insert(&r));
   auto start = std::chrono::steady_clock::now();
-  WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, std::nullopt, VolumeState::kGolden)
+  WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, std::nullopt, RowState::kGolden)
                          .Annotate("golden image of class " + c.spec.name));
   c.golden = r.thin_id;
   if (log_)
@@ -178,7 +178,7 @@ void Stock::RefillLoop() {
     const uint32_t golden = *need->golden;
     lock.unlock();
     Status s = store_->Insert(&r);
-    if (s.ok()) s = MakeVolume(*store_, *disks_, &r, golden, VolumeState::kWarm);
+    if (s.ok()) s = MakeVolume(*store_, *disks_, &r, golden, RowState::kWarm);
     lock.lock();
     --need->preparing;
     if (s.ok()) {

@@ -49,9 +49,9 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVers
 
 const char* const kStateNames[] = {"creating", "golden", "warm", "ready", "deleting", "lost"};
 
-Result<VolumeState> ParseState(const std::string& s) {
+Result<RowState> ParseState(const std::string& s) {
   for (int i = 0; i < 6; ++i)
-    if (s == kStateNames[i]) return static_cast<VolumeState>(i);
+    if (s == kStateNames[i]) return static_cast<RowState>(i);
   return Status::Corruption("unknown volume state " + Quoted(s) + " in the database");
 }
 
@@ -137,7 +137,7 @@ std::string LabelsJson(const std::map<std::string, std::string>& labels) { retur
 
 }  // namespace
 
-const char* StateName(VolumeState s) { return kStateNames[static_cast<int>(s)]; }
+const char* StateName(RowState s) { return kStateNames[static_cast<int>(s)]; }
 
 Store::Store(sqlite3* db) : db_(db) {}
 Store::~Store() { sqlite3_close_v2(db_); }

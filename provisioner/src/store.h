@@ -17,7 +17,7 @@ struct sqlite3;
 
 namespace warmblock::provisioner {
 
-enum class VolumeState {
+enum class RowState {
   kCreating,  // intent: the thin may or may not exist yet
   kGolden,    // a class's formatted image; never handed out
   kWarm,      // ready in stock, no name yet
@@ -25,7 +25,7 @@ enum class VolumeState {
   kDeleting,  // intent: the thin may or may not still exist
   kLost,      // its thin vanished from the pool; kept so the owner can see it
 };
-const char* StateName(VolumeState s);
+const char* StateName(RowState s);
 
 struct VolumeRecord {
   int64_t id = 0;    // row id, assigned by Insert
@@ -35,7 +35,7 @@ struct VolumeRecord {
   uint64_t size_bytes = 0;
   std::string thin_name;  // unique in the pool
   uint32_t thin_id = 0;
-  VolumeState state = VolumeState::kCreating;
+  RowState state = RowState::kCreating;
   std::map<std::string, std::string> labels;
   bool ephemeral = false;
   int64_t created_ms = 0;

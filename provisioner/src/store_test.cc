@@ -34,7 +34,7 @@ class StoreTest : public ::testing::Test {
     r.size_bytes = 1 << 30;
     r.thin_name = thin;
     r.thin_id = id;
-    r.state = VolumeState::kWarm;
+    r.state = RowState::kWarm;
     r.created_ms = 1000;
     r.ublk_id = 3;
     return r;
@@ -58,14 +58,14 @@ TEST_F(StoreTest, RecordsSurviveReopening) {
     r.owner_pid = 4321;
     r.owner_start = 987654;
     r.created_ms = 2000;
-    r.state = VolumeState::kReady;
+    r.state = RowState::kReady;
     ASSERT_TRUE((*store)->Claim(r).ok());
   }
   auto store = Store::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto v = (*store)->FindByName("db-data");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(v->state, VolumeState::kReady);
+  EXPECT_EQ(v->state, RowState::kReady);
   EXPECT_EQ(v->thin_name, "w1");
   EXPECT_EQ(v->thin_id, 11u);
   EXPECT_EQ(v->labels.at("app"), "pg");
@@ -84,7 +84,7 @@ TEST_F(StoreTest, AWarmVolumeIsClaimedOnceAndNamesAreUnique) {
   ASSERT_TRUE((*store)->Insert(&b).ok());
   auto claim = [&](VolumeRecord r, const std::string& name) {
     r.name = name;
-    r.state = VolumeState::kReady;
+    r.state = RowState::kReady;
     return (*store)->Claim(r);
   };
   ASSERT_TRUE(claim(a, "x").ok());
@@ -120,12 +120,12 @@ TEST_F(StoreTest, UpdateListAndRemove) {
   ASSERT_TRUE(store.ok());
   VolumeRecord a = Warm("w1", 1);
   ASSERT_TRUE((*store)->Insert(&a).ok());
-  a.state = VolumeState::kDeleting;
+  a.state = RowState::kDeleting;
   ASSERT_TRUE((*store)->Update(a).ok());
   auto all = (*store)->List();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ((*all)[0].state, VolumeState::kDeleting);
+  EXPECT_EQ((*all)[0].state, RowState::kDeleting);
   ASSERT_TRUE((*store)->Remove(a.id).ok());
   EXPECT_EQ((*store)->Update(a).code(), Code::kNotFound);
   EXPECT_TRUE((*store)->List()->empty());

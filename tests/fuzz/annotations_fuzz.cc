@@ -18,7 +18,7 @@
 
 #include "annotations.h"
 #include "fuzz_check.h"
-#include "warmblock/provisioner/provisioner.h"
+#include "warmblock/provisioner/model.h"
 
 namespace warmblock::hook {
 namespace {

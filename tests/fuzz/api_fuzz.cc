@@ -1,6 +1,6 @@
 // Api::Handle on arbitrary requests, first with no provisioner attached (as
 // while warmblockd starts), then with a small fake one so that requests get
-// past the 503 into the volume routes and ParseCreate.
+// past the 503 into the volume routes and wire::DecodeCreateRequest.
 //
 // Input: up to kMaxRequests requests separated by form feeds ('\f'), each
 //   METHOD TARGET [PID [UID [GID]]]\n
@@ -11,7 +11,7 @@
 // Invariants: every answer has a status in 100..599 and, unless 204 or the
 // Prometheus text, a JSON object body, with "error" and "code" strings on
 // 4xx/5xx (but for the health check's "status"); before Attach every /v1/ path is 503 and nothing is logged; a
-// body ParseCreate accepts is a JSON object keeping the request rules, and
+// body wire::DecodeCreateRequest accepts is a JSON object keeping the request rules, and
 // one it refuses is a 400 naming the field; every change (201, 204) is
 // logged with the peer; a volume just created can be read back and one just
 // deleted cannot; /metrics counts exactly the answers given.
@@ -131,7 +131,7 @@ void CheckDetached(const HttpRequest& r, const HttpResponse& resp, const json& b
   }
 }
 
-// A POST /v1/volumes answered with the fake attached. `reached`: ParseCreate
+// A POST /v1/volumes answered with the fake attached. `reached`: DecodeCreateRequest
 // accepted the body and the provisioner got the request.
 void CheckCreate(const HttpRequest& r, const HttpResponse& resp, const json& answer, const FakeProvisioner& p,
                  bool reached) {
@@ -157,9 +157,9 @@ void CheckCreate(const HttpRequest& r, const HttpResponse& resp, const json& ans
   WB_FUZZ_CHECK(body["name"].is_string() && body["name"] == c.name, "name differs from the body's: " + c.name);
   WB_FUZZ_CHECK(c.class_name.empty() != (c.size_bytes == 0), "needs exactly one of class and size: " + r.body);
   WB_FUZZ_CHECK(c.class_name.empty() || !body.contains("fs"), "fs accepted with a class: " + r.body);
-  WB_FUZZ_CHECK(c.labels.size() <= Api::kMaxLabels, r.body);
+  WB_FUZZ_CHECK(c.labels.size() <= kMaxLabels, r.body);
   for (const auto& [k, v] : c.labels)
-    WB_FUZZ_CHECK(!k.empty() && k.size() <= Api::kMaxLabelKeyBytes && v.size() <= Api::kMaxLabelValueBytes,
+    WB_FUZZ_CHECK(!k.empty() && k.size() <= kMaxLabelKeyBytes && v.size() <= kMaxLabelValueBytes,
                   "label out of bounds: " + r.body);
   WB_FUZZ_CHECK(c.labels.empty() || (body["labels"].is_object() && body["labels"].size() == c.labels.size()),
                 "labels differ from the body's: " + r.body);

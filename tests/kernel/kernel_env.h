@@ -5,9 +5,7 @@
 // feature is a failure: a skipped kernel test is not a pass.
 #pragma once
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +13,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "warmblock/base/process.h"
 
 namespace warmblock::testing {
 
@@ -56,48 +56,15 @@ inline std::string ScratchDir(const std::string& tag) {
   return dir;
 }
 
-// Runs argv[0] (looked up in PATH) with stdout discarded; returns its exit
-// code, 127 if it could not start, -1 if it died of a signal.
+// Runs argv[0] (looked up in PATH) with stdout discarded; its exit code
+// as warmblock::Run gives it.
 inline int RunCommand(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  Stdio quiet;
+  quiet.out_path = "/dev/null";
+  return Run(argv, quiet);
 }
 
-// Runs argv (looked up in PATH) and returns its exit code (-1 if it died of
-// a signal) with its stdout in *out; stderr goes to the test's log.
-inline int RunCapture(const std::vector<std::string>& argv, std::string* out) {
-  int fds[2];
-  if (::pipe(fds) != 0) return 127;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  out->clear();
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out->append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// Its stdout in *out; stderr goes to the test's log.
+using warmblock::RunCapture;
 
 }  // namespace warmblock::testing

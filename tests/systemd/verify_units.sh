@@ -4,6 +4,10 @@
 # only warns (exit 0) about values it ignores, such as a misspelt Type=.
 set -eu
 service=$1 socket=$2 daemon=$3
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+	echo "skipped: systemd-analyze is not installed (apt install systemd)"
+	exit 77
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sed "s|^ExecStart=.*|ExecStart=$daemon|" "$service" >"$dir/warmblockd.service"

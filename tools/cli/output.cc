@@ -1,54 +1,28 @@
 #include "output.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <stdexcept>
 
 namespace warmblock::cli {
-namespace {
 
-int PrintJson(const client::Reply& r, const std::function<void(const nlohmann::json&)>& print) {
-  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
-  try {
-    if (j.is_discarded()) throw std::runtime_error("not JSON");
-    print(j);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warmblock: unexpected answer from warmblockd (HTTP %ld): %s\n", r.status, e.what());
-    return 1;
-  }
-  return 0;
-}
-
-}  // namespace
-
-int Failed(const client::Reply& r) {
-  if (!r.error.empty()) {
-    std::fprintf(stderr, "warmblock: %s\n", r.error.c_str());
-    return 1;
-  }
-  std::fprintf(stderr, "warmblock: %s (HTTP %ld)\n", r.Message().c_str(), r.status);
-  switch (r.status) {
-    case 400:
+int Failed(const Status& s) {
+  std::fprintf(stderr, "warmblock: %s\n", s.message().c_str());
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
       return 2;
-    case 404:
+    case Status::Code::kNotFound:
       return 3;
-    case 409:
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kBusy:
       return 4;
-    case 507:
+    case Status::Code::kNoSpace:
       return 5;
     default:
       return 1;
   }
 }
 
-int Show(const Globals& g, const std::string& path, const std::function<void(const nlohmann::json&)>& print) {
-  client::Reply r = client::Call(g.socket, "GET", path);
-  if (r.status != 200) return Failed(r);
-  if (g.json) {
-    std::printf("%s", r.body.c_str());
-    return 0;
-  }
-  return PrintJson(r, print);
+void PrintJson(const nlohmann::json& json) {
+  std::printf("%s\n", json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {

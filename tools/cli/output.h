@@ -1,14 +1,16 @@
-// What every warmblock CLI command shares: mapping a failed reply to the
-// documented exit code, and printing tables.
+// What every warmblock CLI command shares: the global options, mapping a
+// failure to the documented exit code, and printing a result as the
+// daemon's JSON or as text.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "client.h"
+#include "warmblock/provisioner/client.h"
+#include "warmblock/provisioner/wire.h"
 
 namespace warmblock::cli {
 
@@ -16,17 +18,27 @@ namespace warmblock::cli {
 struct Globals {
   std::string socket = "/run/warmblock/warmblockd.sock";
   bool json = false;
+  client::Client Client() const { return client::Client(socket); }
 };
 
 // Exit codes: 0 ok, 1 daemon or transport error, 2 usage, 3 not found,
 // 4 conflict (exists with another spec, or busy), 5 pool full.
-// Prints the error of `r` and returns its exit code.
-int Failed(const client::Reply& r);
+// Prints `s` and returns its exit code.
+int Failed(const Status& s);
 
-// GET `path` for replies not yet typed in the client: the daemon's JSON as it
-// came with --json, else `print` of it; a body that is not JSON or lacks a
-// field `print` reads is exit 1 with a message, never an exception.
-int Show(const Globals& g, const std::string& path, const std::function<void(const nlohmann::json&)>& print);
+// Prints `json` as the daemon does.
+void PrintJson(const nlohmann::json& json);
+
+// The value of `r` as JSON with --json, else through `text`; or its error.
+template <typename T>
+int Print(const Globals& g, const Result<T>& r, const std::function<void(const T&)>& text) {
+  if (!r.ok()) return Failed(r.status());
+  if (g.json)
+    PrintJson(provisioner::wire::Encode(*r));
+  else
+    text(*r);
+  return 0;
+}
 
 // Left-aligned columns two spaces apart.
 void PrintTable(const std::vector<std::vector<std::string>>& rows);

@@ -4,6 +4,7 @@
 
 #include "warmblock/base/text.h"
 #include "warmblock/base/units.h"
+#include "warmblock/provisioner/model.h"
 
 namespace warmblock::hook {
 namespace {
@@ -130,6 +131,8 @@ Result<std::vector<VolumeMount>> ParseAnnotations(const std::map<std::string, st
         m.fs = v;
         has_fs = true;
       } else if (k == "name") {
+        // Refused here, before any volume of the container is made.
+        if (Status valid = provisioner::ValidateVolumeName(v); !valid.ok()) return bad(valid.message());
         m.name = v;
       } else if (k == "keep") {
         if (v != "true" && v != "false") return bad("keep must be true or false");

@@ -112,6 +112,8 @@ TEST(Annotations, BadOnesNameTheAnnotationAndTheProblem) {
       {"io.warmblock.volume/a", "path=/a,class=small,keep=yes", "keep"},
       {"io.warmblock.volume/a", "path=/a,class=small,colour=red", "colour"},
       {"io.warmblock.volume/a", "path=/a,class=small,rw", "\"rw\""},
+      {"io.warmblock.volume/a", "path=/a,class=small,name=-x", "1-63 of A-Z"},
+      {"io.warmblock.volume/a", "path=/a,class=small,name=", "1-63 of A-Z"},
   };
   for (const auto& c : cases) {
     auto v = ParseAnnotations({{c.key, c.value}});

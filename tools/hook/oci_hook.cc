@@ -25,25 +25,27 @@
 #include <thread>
 
 #include "annotations.h"
-#include "volumes.h"
 #include "warmblock/base/fd.h"
 #include "warmblock/base/text.h"
+#include "warmblock/provisioner/client.h"
 
 namespace {
 
 using namespace warmblock;
 using json = nlohmann::json;
 
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "warmblock-oci-hook: %s\n", message.c_str());
-  std::exit(1);
+int Fail(const Status& s) {
+  std::fprintf(stderr, "warmblock-oci-hook: %s\n", s.message().c_str());
+  return 1;
 }
 
-json ReadJson(std::istream& in, const std::string& what) {
+Status Failure(const std::string& message) { return Status::Error(Status::Code::kIOError, message); }
+
+Result<json> ReadJson(std::istream& in, const std::string& what) {
   std::stringstream ss;
   ss << in.rdbuf();
   json j = json::parse(ss.str(), nullptr, false);
-  if (!j.is_object()) Die(what + " is not a JSON object");
+  if (!j.is_object()) return Status::InvalidArgument(what + " is not a JSON object");
   return j;
 }
 
@@ -57,17 +59,20 @@ struct Container {
 
 // The state from stdin; annotations and the root path from the bundle's
 // config.json where the state lacks them.
-Container ReadState() {
-  json state = ReadJson(std::cin, "the container state on stdin");
+Result<Container> ReadState() {
+  WB_ASSIGN_OR_RETURN(json state, ReadJson(std::cin, "the container state on stdin"));
   Container c;
-  if (!state.contains("id") || !state["id"].is_string()) Die("the container state has no id");
+  if (!state.contains("id") || !state["id"].is_string())
+    return Status::InvalidArgument("the container state has no id");
   c.id = state["id"];
   if (state.contains("pid") && state["pid"].is_number_integer()) c.pid = state["pid"];
   if (state.contains("bundle") && state["bundle"].is_string()) c.bundle = state["bundle"];
   json config = json::object();
   if (!c.bundle.empty()) {
     std::ifstream f(c.bundle + "/config.json");
-    if (f) config = ReadJson(f, c.bundle + "/config.json");
+    if (f) {
+      WB_ASSIGN_OR_RETURN(config, ReadJson(f, c.bundle + "/config.json"));
+    }
   }
   const json& notes =
       state.contains("annotations") ? state["annotations"] : config.value("annotations", json::object());
@@ -94,47 +99,50 @@ unsigned long MountFlags(const hook::VolumeMount& m) {
 // and comes back to this process's own: the hook is single-threaded, so it
 // may switch namespaces itself, which costs far less than a child under
 // emulation.
-std::string MountIn(pid_t pid, const std::string& device, const std::string& target, const std::string& fs,
-                    unsigned long flags) {
+Status MountIn(pid_t pid, const std::string& device, const std::string& target, const std::string& fs,
+               unsigned long flags) {
   Fd own(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   Fd theirs(::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
   if (own.get() < 0 || theirs.get() < 0 || ::setns(theirs.get(), CLONE_NEWNS) != 0)
-    return "enter the mount namespace of pid " + std::to_string(pid) + ": " + std::strerror(errno);
-  std::string err;
+    return Status::FromErrno(errno, "enter the mount namespace of pid " + std::to_string(pid));
+  Status s;
   std::error_code ec;
   std::filesystem::create_directories(target, ec);
   if (ec)
-    err = "create " + target + ": " + ec.message();
+    s = Failure("create " + target + ": " + ec.message());
   else if (::mount(device.c_str(), target.c_str(), fs.c_str(), flags, nullptr) != 0)
-    err = "mount " + device + " (" + fs + ") on " + target + ": " + std::strerror(errno);
-  // Without our own namespace back, the socket path would not resolve.
-  if (::setns(own.get(), CLONE_NEWNS) != 0)
-    Die("return to the hook's mount namespace: " + std::string(std::strerror(errno)));
-  return err;
+    s = Status::FromErrno(errno, "mount " + device + " (" + fs + ") on " + target);
+  // Without our own namespace back, the socket path would not resolve: the
+  // caller must not go on.
+  if (::setns(own.get(), CLONE_NEWNS) != 0) return Status::FromErrno(errno, "return to the hook's mount namespace");
+  return s;
 }
 
 // Deletes volume `name`, waiting out a busy answer for a few seconds: the
 // container's mounts go with its mount namespace, a moment after its exit.
-std::string Release(const std::string& socket, const std::string& name, int timeout_s) {
+Status Release(const client::Client& api, const std::string& name, int timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   for (;;) {
-    client::Reply r = client::DeleteVolume(socket, name, timeout_s).reply;
-    if (r.status == 204 || r.status == 404) return "";
-    if (r.status != 409 || std::chrono::steady_clock::now() >= deadline)
-      return "release volume " + name + ": " + r.Message();
+    Status s = api.Delete(name);
+    if (s.ok() || s.code() == Status::Code::kNotFound) return Status::OK();
+    if (s.code() != Status::Code::kBusy || std::chrono::steady_clock::now() >= deadline)
+      return Status::Error(s.code(), "release volume " + name + ": " + s.message());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
-int Create(const Container& c, const std::vector<hook::VolumeMount>& mounts, const std::string& socket, int timeout_s) {
-  std::vector<std::string> made;  // ephemeral volumes to release if a later step fails
-  auto fail = [&](const std::string& why) {
-    for (const auto& name : made) (void)Release(socket, name, timeout_s);
-    Die(why);
+// Gets and mounts each volume; on a failure releases the ephemeral volumes
+// this run made, so a container that does not start leaves nothing behind.
+Status Create(const Container& c, const std::vector<hook::VolumeMount>& mounts, const client::Client& api,
+              int timeout_s) {
+  std::vector<std::string> made;
+  auto fail = [&](const Status& why) {
+    for (const auto& name : made) (void)Release(api, name, timeout_s);
+    return why;
   };
   for (const auto& m : mounts) {
     std::string name = m.VolumeName(c.id);
-    client::CreateVolumeRequest req;
+    provisioner::CreateRequest req;
     req.name = name;
     req.labels = {{"io.warmblock.container", c.id}, {"io.warmblock.label", m.label}};
     req.ephemeral = m.ephemeral();
@@ -144,17 +152,29 @@ int Create(const Container& c, const std::vector<hook::VolumeMount>& mounts, con
     if (!m.class_name.empty()) {
       req.class_name = m.class_name;
     } else {
-      req.size = std::to_string(m.size_bytes);
+      req.size_bytes = m.size_bytes;
       req.fs = m.fs;
     }
-    auto a = client::CreateVolume(socket, req, timeout_s);
-    if (!a.ok) fail("volume " + m.label + " (" + name + "): " + a.reply.Message());
-    const client::Volume& v = a.value;
-    if (m.ephemeral() && a.reply.status == 201) made.push_back(name);
-    std::string err = MountIn(c.pid, v.device, c.rootfs + m.path, v.fs, MountFlags(m));
-    if (!err.empty()) fail("volume " + name + ": " + err);
+    auto v = api.Create(req);
+    if (!v.ok())
+      return fail(Status::Error(v.status().code(), "volume " + m.label + " (" + name + "): " + v.status().message()));
+    if (m.ephemeral() && v->source != provisioner::Source::kExisting) made.push_back(name);
+    Status s = MountIn(c.pid, v->device, c.rootfs + m.path, v->fs, MountFlags(m));
+    if (!s.ok()) return fail(Status::Error(s.code(), "volume " + name + ": " + s.message()));
   }
-  return 0;
+  return Status::OK();
+}
+
+// Releases the container's ephemeral volumes, all of them even when one fails.
+Status PostStop(const Container& c, const std::vector<hook::VolumeMount>& mounts, const client::Client& api,
+                int timeout_s) {
+  std::string errors;
+  for (const auto& m : mounts) {
+    if (!m.ephemeral()) continue;
+    Status s = Release(api, m.VolumeName(c.id), timeout_s);
+    if (!s.ok()) errors += (errors.empty() ? "" : "; ") + s.message();
+  }
+  return errors.empty() ? Status::OK() : Failure(errors);
 }
 
 constexpr char kUsage[] =
@@ -186,18 +206,20 @@ struct Args {
   std::string stage;
   std::string socket = "/run/warmblock/warmblockd.sock";
   int timeout_s = 30;
+  bool help = false;
 };
 
 // By hand rather than with CLI11: the hook runs at every container start and
 // stop, and under emulation CLI11 alone made each run ~60 ms slower.
-Args ParseArgs(int argc, char** argv) {
+// A --help run is Args with `help` set.
+Result<Args> ParseArgs(int argc, char** argv) {
   Args a;
   if (const char* env = std::getenv("WARMBLOCK_SOCKET"); env != nullptr && *env != '\0') a.socket = env;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
+      a.help = true;
+      return a;
     }
     bool takes_value =
         arg == "--socket" || arg == "--timeout" || arg.starts_with("--socket=") || arg.starts_with("--timeout=");
@@ -208,46 +230,48 @@ Args ParseArgs(int argc, char** argv) {
       } else if (i + 1 < argc) {
         value = argv[++i];
       } else {
-        Die(arg + " needs a value (see --help)");
+        return Status::InvalidArgument(arg + " needs a value (see --help)");
       }
       if (arg == "--socket") {
-        if (value.empty()) Die("--socket needs a path");
+        if (value.empty()) return Status::InvalidArgument("--socket needs a path");
         a.socket = value;
       } else {
         char* end = nullptr;
         long t = std::strtol(value.c_str(), &end, 10);
         if (value.empty() || *end != '\0' || t < 1 || t > 3600)
-          Die("--timeout needs whole seconds from 1 to 3600, not " + Quoted(value));
+          return Status::InvalidArgument("--timeout needs whole seconds from 1 to 3600, not " + Quoted(value));
         a.timeout_s = static_cast<int>(t);
       }
     } else if ((arg == "create" || arg == "prestart" || arg == "poststop") && a.stage.empty()) {
       a.stage = arg;
     } else {
-      Die("unexpected argument " + Quoted(arg) + " (see --help)");
+      return Status::InvalidArgument("unexpected argument " + Quoted(arg) + " (see --help)");
     }
   }
-  if (a.stage.empty()) Die("which stage: create, prestart or poststop? (see --help)");
+  if (a.stage.empty()) return Status::InvalidArgument("which stage: create, prestart or poststop? (see --help)");
   return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args = ParseArgs(argc, argv);
-  Container c = ReadState();
-  auto mounts = hook::ParseAnnotations(c.annotations);
-  if (!mounts.ok()) Die(mounts.status().message());
-  if (mounts->empty()) return 0;
-  if (args.stage == "poststop") {
-    std::string errors;
-    for (const auto& m : *mounts) {
-      if (!m.ephemeral()) continue;
-      std::string err = Release(args.socket, m.VolumeName(c.id), args.timeout_s);
-      if (!err.empty()) errors += (errors.empty() ? "" : "; ") + err;
-    }
-    if (!errors.empty()) Die(errors);
+  auto args = ParseArgs(argc, argv);
+  if (!args.ok()) return Fail(args.status());
+  if (args->help) {
+    std::fputs(kUsage, stdout);
     return 0;
   }
-  if (c.pid <= 0) Die("the container state has no pid to enter");
-  return Create(c, *mounts, args.socket, args.timeout_s);
+  auto c = ReadState();
+  if (!c.ok()) return Fail(c.status());
+  auto mounts = hook::ParseAnnotations(c->annotations);
+  if (!mounts.ok()) return Fail(mounts.status());
+  if (mounts->empty()) return 0;
+  client::Client api(args->socket, args->timeout_s);
+  if (args->stage == "poststop") {
+    Status s = PostStop(*c, *mounts, api, args->timeout_s);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (c->pid <= 0) return Fail(Status::InvalidArgument("the container state has no pid to enter"));
+  Status s = Create(*c, *mounts, api, args->timeout_s);
+  return s.ok() ? 0 : Fail(s);
 }

@@ -68,12 +68,8 @@ class Api {
 
   HttpResponse Handle(const HttpRequest& request);
 
-  // A create may carry at most kMaxLabels labels, keys of 1 to
-  // kMaxLabelKeyBytes bytes and values of at most kMaxLabelValueBytes (as
-  // decoded from the JSON).
-  static constexpr size_t kMaxLabels = 64, kMaxLabelKeyBytes = 128, kMaxLabelValueBytes = 1024;
   // Largest request body accepted (HttpServer answers 413 above it): room
-  // for any request within the label limits, even one that writes every
+  // for any request within the label limits (model.h), even one that writes every
   // character as a six-byte \uXXXX escape.
   static constexpr size_t kMaxBodyBytes = 512 * 1024;
   static_assert(kMaxBodyBytes >= kMaxLabels * (kMaxLabelKeyBytes + kMaxLabelValueBytes + 6) * 6 + 4096);

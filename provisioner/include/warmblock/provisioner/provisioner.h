@@ -18,6 +18,7 @@
 
 #include "warmblock/base/status.h"
 #include "warmblock/provisioner/config.h"
+#include "warmblock/provisioner/model.h"
 #include "warmblock/thinpool/pool.h"
 #include "warmblock/ublk/ublk.h"
 
@@ -47,62 +48,6 @@ struct Services {
   // reused), nullopt once it is gone. Unset: read from /proc, which must
   // show the container runtime's processes (the host's pid namespace).
   std::function<std::optional<uint64_t>(int64_t pid)> process_start;
-};
-
-struct Volume {
-  std::string name;
-  std::string class_name;  // empty for a volume of an unconfigured size
-  std::string fs;
-  uint64_t size_bytes = 0;
-  std::string device;  // "/dev/ublkbN"
-  std::map<std::string, std::string> labels;
-  bool ephemeral = false;
-  int64_t owner_pid = 0;
-  int64_t created_ms = 0;
-  std::string state;  // "ready" or "lost"
-  // How this request was served: "warm" (from stock), "grown" (a smaller
-  // warm volume of the same filesystem grown to size, where the kernel has
-  // ublk UPDATE_SIZE), "cold" (made for it), or "existing" (the name
-  // already existed with the same spec).
-  std::string source;
-};
-
-struct CreateRequest {
-  std::string name;  // [A-Za-z0-9][A-Za-z0-9_.-]{0,62}
-  // Either a class name, or fs + size_bytes (a class matching them is used
-  // when there is one).
-  std::string class_name;
-  std::string fs = "ext4";
-  uint64_t size_bytes = 0;
-  std::map<std::string, std::string> labels;
-  bool ephemeral = false;
-  // Ephemeral volumes only: the process (a container's init) whose exit
-  // releases the volume even when nobody deletes it, e.g. a runtime that
-  // killed the container after a hook timeout or crashed before poststop.
-  int64_t owner_pid = 0;
-};
-
-struct ClassReport {
-  std::string name, fs;
-  uint64_t size_bytes = 0;
-  unsigned warm = 0, target = 0;
-  uint64_t hits = 0, misses = 0;
-};
-
-struct PoolReport {
-  uint64_t data_total_bytes = 0, data_used_bytes = 0;
-  uint64_t metadata_total_bytes = 0, metadata_used_bytes = 0;
-  uint64_t provisioned_bytes = 0;  // sum of volume sizes: above data_total is overcommit
-  uint64_t transaction_id = 0;
-  unsigned volumes = 0;
-  std::vector<ClassReport> classes;
-  // What the data may grow to (pool.max_data_size, never below the current
-  // size); data_total_bytes where the pool does not grow.
-  uint64_t data_limit_bytes = 0;
-  uint64_t grow_events = 0;  // growths since start-up
-  // Out of space: creates get kNoSpace with full_reason, which says what to do.
-  bool full = false;
-  std::string full_reason;
 };
 
 class Provisioner {
@@ -144,8 +89,5 @@ class Provisioner {
 // The ublk owner tag (ublk::ServerOptions::owner) of the daemon using
 // `state_dir`: start-up repair deletes abandoned disks of this owner only.
 uint32_t OwnerTag(const std::string& state_dir);
-
-// Checks a volume name; kInvalidArgument with the rule.
-Status ValidateVolumeName(const std::string& name);
 
 }  // namespace warmblock::provisioner

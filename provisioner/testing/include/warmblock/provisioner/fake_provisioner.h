@@ -24,9 +24,9 @@ class FakeProvisioner final : public Provisioner {
     report.full_reason = "the pool is full at its limit";
   }
 
-  // The name rule, then: an existing name with the same spec is "existing",
-  // with another one kAlreadyExists; a new volume is "warm" from a class,
-  // "cold" for a size.
+  // The name rule, then: an existing name with the same spec is kExisting,
+  // with another one kAlreadyExists; a new volume is kWarm from a class,
+  // kCold for a size.
   Result<Volume> Create(const CreateRequest& r) override {
     ++creates;
     last = r;
@@ -36,7 +36,7 @@ class FakeProvisioner final : public Provisioner {
       if (v.class_name != r.class_name || (r.class_name.empty() && (v.fs != r.fs || v.size_bytes != r.size_bytes)))
         return Status::AlreadyExists("name: " + Quoted(r.name) + " exists with another spec");
       Volume existing = v;
-      existing.source = "existing";
+      existing.source = Source::kExisting;
       return existing;
     }
     if (volumes_.size() >= capacity_) return Status::Error(Status::Code::kNoSpace, "pool full");
@@ -49,8 +49,8 @@ class FakeProvisioner final : public Provisioner {
     v.labels = r.labels;
     v.ephemeral = r.ephemeral;
     v.owner_pid = r.owner_pid;
-    v.state = "ready";
-    v.source = r.class_name.empty() ? "cold" : "warm";
+    v.state = VolumeState::kReady;
+    v.source = r.class_name.empty() ? Source::kCold : Source::kWarm;
     volumes_[r.name] = v;
     return v;
   }

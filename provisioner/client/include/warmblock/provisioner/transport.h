@@ -1,5 +1,6 @@
-// A client of warmblockd's API on its Unix socket, shared by the
-// warmblock CLI and warmblock-oci-hook.
+// HTTP requests to warmblockd's API on its Unix socket, untyped: the typed
+// Client (client.h) is built on it; tests use it to send what no client
+// would.
 #pragma once
 
 #include <string>
@@ -10,8 +11,6 @@ struct Reply {
   long status = 0;  // HTTP status; 0 when the request did not get through
   std::string body;
   std::string error;  // transport failure, in words
-  // The daemon's error message, or the body, or the transport error.
-  std::string Message() const;
 };
 
 // One request; never throws. `timeout_s` bounds the whole exchange.

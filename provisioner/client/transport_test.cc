@@ -1,4 +1,4 @@
-#include "client.h"
+#include "warmblock/provisioner/transport.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@ namespace {
 
 using testing::OneShotServer;
 
-TEST(Client, SendsTheRequestAndReadsTheAnswer) {
+TEST(Transport, SendsTheRequestAndReadsTheAnswer) {
   OneShotServer s(
       "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"name\":\"db\"}");
   Reply r = Call(s.path(), "POST", "/v1/volumes", R"({"name":"db"})", 5);
@@ -23,33 +23,34 @@ TEST(Client, SendsTheRequestAndReadsTheAnswer) {
   EXPECT_EQ(s.request.substr(s.request.size() - 13), R"({"name":"db"})");
 }
 
-TEST(Client, AnErrorAnswerGivesTheDaemonsMessage) {
+TEST(Transport, AnErrorAnswerKeepsItsStatusAndBody) {
   std::string body = R"({"error":"busy: mounted","code":"busy"})";
   OneShotServer s("HTTP/1.1 409 Conflict\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   Reply r = Call(s.path(), "DELETE", "/v1/volumes/db", "", 5);
   EXPECT_EQ(r.status, 409);
-  EXPECT_EQ(r.Message(), "busy: mounted");
+  EXPECT_EQ(r.body, body);
+  EXPECT_EQ(r.error, "");
 }
 
-TEST(Client, NoDaemonAndASilentDaemonAreClearErrors) {
+TEST(Transport, NoDaemonAndASilentDaemonAreClearErrors) {
   Reply none = Call(::testing::TempDir() + "/no-such.sock", "GET", "/healthz", "", 5);
   EXPECT_EQ(none.status, 0);
-  EXPECT_EQ(none.Message().rfind("cannot connect to warmblockd at", 0), 0u) << none.Message();
+  EXPECT_EQ(none.error.rfind("cannot connect to warmblockd at", 0), 0u) << none.error;
 
   OneShotServer hangs("");
   auto start = std::chrono::steady_clock::now();
   Reply slow = Call(hangs.path(), "GET", "/healthz", "", 1);
   EXPECT_EQ(slow.status, 0);
-  EXPECT_NE(slow.Message().find("did not answer within 1 s"), std::string::npos) << slow.Message();
+  EXPECT_NE(slow.error.find("did not answer within 1 s"), std::string::npos) << slow.error;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 
   OneShotServer garbage("SSH-2.0-nope\r\n");
   Reply bad = Call(garbage.path(), "GET", "/healthz", "", 5);
   EXPECT_EQ(bad.status, 0);
-  EXPECT_NE(bad.Message().find("no valid HTTP answer"), std::string::npos) << bad.Message();
+  EXPECT_NE(bad.error.find("no valid HTTP answer"), std::string::npos) << bad.error;
 }
 
-TEST(Client, EscapeKeepsOnlyUnreservedCharacters) {
+TEST(Transport, EscapeKeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(Escape("db-1.x_~"), "db-1.x_~");
   EXPECT_EQ(Escape("a b/c=d&\xc3\xbc"), "a%20b%2Fc%3Dd%26%C3%BC");
 }

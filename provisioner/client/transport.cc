@@ -1,4 +1,4 @@
-#include "client.h"
+#include "warmblock/provisioner/transport.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "warmblock/base/fd.h"
 
@@ -56,13 +55,6 @@ bool Parse(const std::string& raw, Reply* r) {
 }
 
 }  // namespace
-
-std::string Reply::Message() const {
-  if (!error.empty()) return error;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
-  return body;
-}
 
 Reply Call(const std::string& socket, const std::string& method, const std::string& path, const std::string& body,
            long timeout_s) {
