@@ -1,9 +1,12 @@
 // Control commands as io_uring URING_CMDs on /dev/ublk-control.
+#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -48,6 +51,20 @@ class LinuxCtl final : public Control {
  public:
   explicit LinuxCtl(int fd) : fd_(fd) {}
   ~LinuxCtl() override { ::close(fd_); }
+
+  std::vector<uint32_t> DeviceIds() override {
+    std::vector<uint32_t> out;
+    DIR* d = ::opendir("/sys/class/ublk-char");
+    if (d == nullptr) return out;
+    while (dirent* e = ::readdir(d)) {
+      unsigned id = 0;
+      char rest = 0;
+      if (std::sscanf(e->d_name, "ublkc%u%c", &id, &rest) == 1) out.push_back(id);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
 
   Result<uint64_t> GetFeatures() override {
     uint64_t features = 0;
