@@ -25,10 +25,9 @@ class ServerImpl final : public Server, private DeviceHost {
         options_(options),
         placement_(reactors, abi::kMaxRingBuffers) {}
 
-  Status StartReactors(unsigned n,
-                       const std::function<Result<std::unique_ptr<Reactor>>(unsigned, bool)>& start_reactor) {
+  Status StartReactors(unsigned n, const decltype(ServerParts::start_reactor)& start_reactor) {
     for (unsigned i = 0; i < n; ++i) {
-      WB_ASSIGN_OR_RETURN(auto reactor, start_reactor(i, features_.auto_buf_reg()));
+      WB_ASSIGN_OR_RETURN(auto reactor, start_reactor(i, features_.auto_buf_reg(), blocking_));
       reactors_.push_back(std::move(reactor));
     }
     return Status::OK();
@@ -121,6 +120,9 @@ class ServerImpl final : public Server, private DeviceHost {
   Features features_;
   ServerOptions options_;
   std::vector<std::unique_ptr<Reactor>> reactors_;  // fixed once started
+  // After the reactors: it goes first, so that its last jobs still find
+  // the reactors they post back to.
+  BlockingWorker blocking_;
   mutable std::mutex mu_;
   Placement placement_;  // guarded by mu_
 };

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "blocking_worker.h"
 #include "control.h"
 #include "device_files.h"
 #include "reactor.h"
@@ -18,7 +19,10 @@ struct ServerParts {
   std::unique_ptr<Control> control;
   std::unique_ptr<DeviceFiles> files;
   // Starts reactor `index`; `zero_copy` asks for a registered-buffer table.
-  std::function<Result<std::unique_ptr<Reactor>>(unsigned index, bool zero_copy)> start_reactor;
+  // `blocking` is the server's, for the reactor's blocking calls; it is
+  // destroyed before the reactors.
+  std::function<Result<std::unique_ptr<Reactor>>(unsigned index, bool zero_copy, BlockingWorker& blocking)>
+      start_reactor;
 };
 
 // Probes the features through `parts.control` and starts the reactors.

@@ -73,8 +73,8 @@ class FakeDataPlane::Reactor_ final : public Reactor {
 
 std::unique_ptr<DeviceFiles> FakeDataPlane::Files() { return std::make_unique<Files_>(*this); }
 
-std::function<Result<std::unique_ptr<Reactor>>(unsigned, bool)> FakeDataPlane::ReactorStarter() {
-  return [this](unsigned index, bool zero_copy) -> Result<std::unique_ptr<Reactor>> {
+std::function<Result<std::unique_ptr<Reactor>>(unsigned, bool, BlockingWorker&)> FakeDataPlane::ReactorStarter() {
+  return [this](unsigned index, bool zero_copy, BlockingWorker&) -> Result<std::unique_ptr<Reactor>> {
     std::lock_guard<std::mutex> lock(mu_);
     if (!reactor_error_.ok()) return reactor_error_;
     reactors_.push_back(zero_copy);

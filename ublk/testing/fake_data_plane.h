@@ -26,7 +26,7 @@ class FakeDataPlane {
   // `backing_is_block`) for any path but `missing_backing`.
   std::unique_ptr<DeviceFiles> Files();
   // For ServerParts::start_reactor.
-  std::function<Result<std::unique_ptr<Reactor>>(unsigned index, bool zero_copy)> ReactorStarter();
+  std::function<Result<std::unique_ptr<Reactor>>(unsigned index, bool zero_copy, BlockingWorker&)> ReactorStarter();
 
   // Every fetched tag of device `id` comes back: its queues drain.
   void ReturnTags(uint32_t id);
