@@ -16,11 +16,9 @@ using Code = Status::Code;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kBase = abi::kFCmdIoctlEncode | abi::kFUserCopy | abi::kFUserRecovery;
-
 class DeviceLife : public ::testing::Test {
  protected:
-  void Start(uint64_t features = kBase, unsigned reactors = 2) {
+  void Start(uint64_t features = kFakeKernel, unsigned reactors = 2) {
     ServerOptions o;
     o.reactors = reactors;
     o.owner = 7;
@@ -165,7 +163,7 @@ TEST_F(DeviceLife, WithoutAsyncDeleteTheSynchronousOneIsUsed) {
 }
 
 TEST_F(DeviceLife, SafeStopRefusesAnOpenDiskUntilForced) {
-  Start(kBase | abi::kFSafeStopDev);
+  Start(kFakeKernel | abi::kFSafeStopDev);
   auto dev = f_.server->AddDevice(Opts());
   ASSERT_TRUE(dev.ok());
   f_.control->SetDiskOpen(0, true);
@@ -184,7 +182,7 @@ TEST_F(DeviceLife, SafeStopRefusesAnOpenDiskUntilForced) {
 }
 
 TEST_F(DeviceLife, SafeStopOfAClosedDiskStopsThenTearsDown) {
-  Start(kBase | abi::kFSafeStopDev);
+  Start(kFakeKernel | abi::kFSafeStopDev);
   auto dev = f_.server->AddDevice(Opts());
   ASSERT_TRUE(dev.ok());
   f_.control->clear_commands();
@@ -209,7 +207,7 @@ TEST_F(DeviceLife, ResizeNeedsUpdateSizeAndOnlyGrows) {
   EXPECT_EQ((*dev)->Resize(2ull << 30).code(), Code::kUnsupported);
   dev->reset();
 
-  Start(kBase | abi::kFUpdateSize);
+  Start(kFakeKernel | abi::kFUpdateSize);
   dev = f_.server->AddDevice(Opts());
   ASSERT_TRUE(dev.ok());
   EXPECT_EQ((*dev)->Resize(1ull << 29).code(), Code::kInvalidArgument);

@@ -15,8 +15,6 @@ using Code = Status::Code;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kBase = abi::kFCmdIoctlEncode | abi::kFUserCopy | abi::kFUserRecovery;
-
 ServerOptions Options(unsigned reactors) {
   ServerOptions o;
   o.reactors = reactors;
@@ -41,7 +39,7 @@ std::vector<unsigned> QueuesPerReactor(Server& s) {
 
 TEST(ServerStart, WithoutGetFeaturesTheServerDoesNotStart) {
   FakeServer f;
-  auto control = std::make_unique<FakeControl>(kBase);
+  auto control = std::make_unique<FakeControl>(kFakeKernel);
   control->Fail("GET_FEATURES", Status::Unsupported("EINVAL"));
   ServerParts parts;
   parts.control = std::move(control);
@@ -56,22 +54,22 @@ TEST(ServerStart, WithoutGetFeaturesTheServerDoesNotStart) {
 TEST(ServerStart, AReactorThatCannotStartFailsTheServer) {
   FakeServer f;
   f.plane.FailReactor(Status::FromErrno(ENOMEM, "io_uring setup"));
-  EXPECT_FALSE(f.Start(kBase, Options(2)).ok());
+  EXPECT_FALSE(f.Start(kFakeKernel, Options(2)).ok());
 }
 
 TEST(ServerStart, ReactorsGetABufferTableOnlyWhereZeroCopyExists) {
   FakeServer plain;
-  ASSERT_TRUE(plain.Start(kBase, Options(3)).ok());
+  ASSERT_TRUE(plain.Start(kFakeKernel, Options(3)).ok());
   EXPECT_THAT(plain.plane.reactors_zero_copy(), ElementsAre(false, false, false));
   EXPECT_EQ(plain.server->Reactors().size(), 3u);
   FakeServer zc;
-  ASSERT_TRUE(zc.Start(kBase | abi::kFAutoBufReg, Options(2)).ok());
+  ASSERT_TRUE(zc.Start(kFakeKernel | abi::kFAutoBufReg, Options(2)).ok());
   EXPECT_THAT(zc.plane.reactors_zero_copy(), ElementsAre(true, true));
 }
 
 TEST(ServerPlacement, QueuesSpreadOverReactorsAndComeBackOnRemove) {
   FakeServer f;
-  ASSERT_TRUE(f.Start(kBase, Options(2)).ok());
+  ASSERT_TRUE(f.Start(kFakeKernel, Options(2)).ok());
   auto a = f.server->AddDevice(Opts(3));
   auto b = f.server->AddDevice(Opts(1));
   ASSERT_TRUE(a.ok() && b.ok());
@@ -87,7 +85,7 @@ TEST(ServerPlacement, QueuesSpreadOverReactorsAndComeBackOnRemove) {
 
 TEST(ServerPlacement, ZeroCopyFallsBackWhenEveryBufferTableIsFull) {
   FakeServer f;
-  ASSERT_TRUE(f.Start(kBase | abi::kFAutoBufReg, Options(1)).ok());
+  ASSERT_TRUE(f.Start(kFakeKernel | abi::kFAutoBufReg, Options(1)).ok());
   // kMaxRingBuffers slots: four queues of 4096 tags fill the one reactor.
   auto full = f.server->AddDevice(Opts(4, 4096));
   ASSERT_TRUE(full.ok()) << full.status().ToString();
@@ -107,7 +105,7 @@ TEST(ServerPlacement, ZeroCopyFallsBackWhenEveryBufferTableIsFull) {
 
 class Census : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(f_.Start(kBase, Options(1)).ok()); }
+  void SetUp() override { ASSERT_TRUE(f_.Start(kFakeKernel, Options(1)).ok()); }
   void Put(uint32_t id, uint16_t state, int32_t pid, uint32_t owner = 7) {
     abi::DevInfo info{};
     info.dev_id = id;

@@ -9,6 +9,17 @@ Status NoDevice(const char* name, uint32_t id) {
 
 }  // namespace
 
+Result<FakeControl::Dev*> FakeControl::Find(const char* name, uint32_t id) {
+  auto it = devs_.find(id);
+  if (it == devs_.end()) return NoDevice(name, id);
+  return &it->second;
+}
+
+Result<FakeControl::Dev*> FakeControl::Begin(const char* name, uint32_t id, bool logged) {
+  WB_RETURN_IF_ERROR(Enter(name, id, logged));
+  return Find(name, id);
+}
+
 Status FakeControl::Enter(const char* name, uint32_t dev_id, bool logged) {
   if (logged) commands_.push_back(std::string(name) + " " + (dev_id == ~0u ? "any" : std::to_string(dev_id)));
   auto it = failures_.find(name);
@@ -49,33 +60,28 @@ Status FakeControl::AddDev(abi::DevInfo* info) {
 
 Status FakeControl::SetParams(uint32_t id, const abi::Params& params) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("SET_PARAMS", id));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("SET_PARAMS", id);
-  if (it->second.info.state == abi::kStateLive) return Status::Error(Status::Code::kBusy, "SET_PARAMS: live");
-  it->second.params = params;
-  it->second.has_params = true;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("SET_PARAMS", id));
+  if (d->info.state == abi::kStateLive) return Status::Error(Status::Code::kBusy, "SET_PARAMS: live");
+  d->params = params;
+  d->has_params = true;
   return Status::OK();
 }
 
 Status FakeControl::StartDev(uint32_t id, pid_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("START_DEV", id));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("START_DEV", id);
-  if (!it->second.has_params) return Status::InvalidArgument("START_DEV: no parameters");
-  if (it->second.info.state != abi::kStateDead) return Status::AlreadyExists("START_DEV: started");
-  it->second.info.state = abi::kStateLive;
-  it->second.info.ublksrv_pid = pid;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("START_DEV", id));
+  if (!d->has_params) return Status::InvalidArgument("START_DEV: no parameters");
+  if (d->info.state != abi::kStateDead) return Status::AlreadyExists("START_DEV: started");
+  d->info.state = abi::kStateLive;
+  d->info.ublksrv_pid = pid;
   return Status::OK();
 }
 
 // Holds mu_.
 Status FakeControl::Stop(uint32_t id) {
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("STOP_DEV", id);
-  it->second.info.state = abi::kStateDead;
-  it->second.recovering = false;
+  WB_ASSIGN_OR_RETURN(Dev * d, Find("STOP_DEV", id));
+  d->info.state = abi::kStateDead;
+  d->recovering = false;
   return Status::OK();
 }
 
@@ -113,53 +119,42 @@ Status FakeControl::DelDev(uint32_t id, bool async) {
 
 Result<abi::DevInfo> FakeControl::GetDevInfo(uint32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("GET_DEV_INFO", id, false));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("GET_DEV_INFO", id);
-  return it->second.info;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("GET_DEV_INFO", id, false));
+  return d->info;
 }
 
 Result<abi::Params> FakeControl::GetParams(uint32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("GET_PARAMS", id, false));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("GET_PARAMS", id);
-  return it->second.params;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("GET_PARAMS", id, false));
+  return d->params;
 }
 
 Status FakeControl::UpdateSize(uint32_t id, uint64_t sectors) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("UPDATE_SIZE", id));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("UPDATE_SIZE", id);
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("UPDATE_SIZE", id));
   if (!(features_ & abi::kFUpdateSize)) return Status::InvalidArgument("UPDATE_SIZE: unknown command");
-  it->second.params.basic.dev_sectors = sectors;
+  d->params.basic.dev_sectors = sectors;
   return Status::OK();
 }
 
 Status FakeControl::StartUserRecovery(uint32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("START_USER_RECOVERY", id));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("START_USER_RECOVERY", id);
-  Dev& d = it->second;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("START_USER_RECOVERY", id));
   // The kernel's answer while the device is neither quiesced nor failing
   // I/O, which is all StartRecovery can wait for.
-  if (d.info.state != abi::kStateQuiesced && d.info.state != abi::kStateFailFast)
+  if (d->info.state != abi::kStateQuiesced && d->info.state != abi::kStateFailFast)
     return Status::Error(Status::Code::kBusy, "START_USER_RECOVERY: not quiesced");
-  d.recovering = true;
+  d->recovering = true;
   return Status::OK();
 }
 
 Status FakeControl::EndUserRecovery(uint32_t id, pid_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  WB_RETURN_IF_ERROR(Enter("END_USER_RECOVERY", id));
-  auto it = devs_.find(id);
-  if (it == devs_.end()) return NoDevice("END_USER_RECOVERY", id);
-  if (!it->second.recovering) return Status::Error(Status::Code::kBusy, "END_USER_RECOVERY: not recovering");
-  it->second.recovering = false;
-  it->second.info.state = abi::kStateLive;
-  it->second.info.ublksrv_pid = pid;
+  WB_ASSIGN_OR_RETURN(Dev * d, Begin("END_USER_RECOVERY", id));
+  if (!d->recovering) return Status::Error(Status::Code::kBusy, "END_USER_RECOVERY: not recovering");
+  d->recovering = false;
+  d->info.state = abi::kStateLive;
+  d->info.ublksrv_pid = pid;
   return Status::OK();
 }
 

@@ -71,6 +71,10 @@ class FakeControl final : public Control {
  private:
   // Logs `name id` and returns the injected failure, if any. Holds mu_.
   Status Enter(const char* name, uint32_t dev_id, bool logged = true);
+  // The device `dev_id`, or kNotFound for command `name`. Holds mu_.
+  Result<Dev*> Find(const char* name, uint32_t dev_id);
+  // Enter, then Find.
+  Result<Dev*> Begin(const char* name, uint32_t dev_id, bool logged = true);
   Status Stop(uint32_t dev_id);
 
   const uint64_t features_;

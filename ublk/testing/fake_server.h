@@ -10,6 +10,10 @@
 
 namespace warmblock::ublk {
 
+// The features of a kernel between 6.5 and 6.16 with user copy and user
+// recovery, and nothing optional: tests add what they need.
+inline constexpr uint64_t kFakeKernel = abi::kFCmdIoctlEncode | abi::kFUserCopy | abi::kFUserRecovery;
+
 struct FakeServer {
   // Starts `server` over a FakeControl reporting `features` and over
   // `plane`; STOP_DEV hands the device's tags back through `plane`.
