@@ -5,7 +5,7 @@ namespace warmblock::ublk {
 BlockingWorker::~BlockingWorker() {
   std::thread thread;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     thread = std::move(thread_);
   }
@@ -15,7 +15,7 @@ BlockingWorker::~BlockingWorker() {
 
 void BlockingWorker::Run(std::function<void()> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     jobs_.push_back(std::move(job));
     if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
   }
@@ -23,15 +23,16 @@ void BlockingWorker::Run(std::function<void()> job) {
 }
 
 void BlockingWorker::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;  // stopping, and nothing left to run
-    auto job = std::move(jobs_.front());
-    jobs_.pop_front();
-    lock.unlock();
+    std::function<void()> job;
+    {
+      MutexLock lock(mu_);
+      while (!stopping_ && jobs_.empty()) mu_.Await(wake_);
+      if (jobs_.empty()) return;  // stopping, and nothing left to run
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
     job();
-    lock.lock();
   }
 }
 

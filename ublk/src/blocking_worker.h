@@ -8,8 +8,9 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "mutex.h"
 
 namespace warmblock::ublk {
 
@@ -27,11 +28,11 @@ class BlockingWorker {
  private:
   void Loop();
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
-  std::thread thread_;                      // guarded by mu_ until joined
+  Mutex mu_;
+  std::condition_variable_any wake_;
+  std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread thread_ GUARDED_BY(mu_);  // moved out to be joined
 };
 
 }  // namespace warmblock::ublk

@@ -14,11 +14,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 
 #include "backend.h"
 #include "buffer_pool.h"
+#include "mutex.h"
 #include "request.h"
 #include "ring.h"
 #include "warmblock/base/fd.h"
@@ -67,7 +67,7 @@ class ReactorImpl final : public Reactor {
 
   void Post(std::function<void()> fn) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       inbox_.push_back(std::move(fn));
     }
     uint64_t one = 1;
@@ -282,7 +282,7 @@ class ReactorImpl final : public Reactor {
   bool RunInbox() {
     std::vector<std::function<void()>> work;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       work.swap(inbox_);
     }
     bool running = true;
@@ -349,8 +349,8 @@ class ReactorImpl final : public Reactor {
   Fd event_fd_;
   uint64_t event_value_ = 0;
   std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> inbox_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<std::function<void()>> inbox_ GUARDED_BY(mu_);
   // Reactor-thread only:
   UringBackend uring_{ring_.get()};
   std::unique_ptr<LibaioBackend> aio_;  // made for the first libaio queue

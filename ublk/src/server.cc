@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
 #include <thread>
 
 #include "census.h"
 #include "device.h"
+#include "mutex.h"
 #include "placement.h"
 
 namespace warmblock::ublk {
@@ -69,7 +69,7 @@ class ServerImpl final : public Server, private DeviceHost {
 
   std::vector<ReactorStats> Reactors() const override {
     std::vector<ReactorStats> out;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (unsigned i = 0; i < reactors_.size(); ++i) {
       ReactorStats s = reactors_[i]->Stats();
       s.queues = placement_.queues(i);
@@ -88,7 +88,7 @@ class ServerImpl final : public Server, private DeviceHost {
   // copy falls back (kAuto) when no reactor has buffer-table room.
   Result<CopyMode> PlaceNew(const DeviceOptions& o, std::vector<unsigned>* reactors) {
     WB_ASSIGN_OR_RETURN(CopyMode mode, ChooseCopyMode(features_, o.copy, o.backend));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto placed = placement_.Place(o.queues, o.depth, mode == CopyMode::kZeroCopy);
     if (!placed) {
       if (o.copy == CopyMode::kZeroCopy)
@@ -106,11 +106,11 @@ class ServerImpl final : public Server, private DeviceHost {
   DeviceFiles& files() override { return *files_; }
   uint32_t owner() const override { return options_.owner; }
   std::optional<std::vector<unsigned>> Place(unsigned queues, unsigned depth, bool zero_copy) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return placement_.Place(queues, depth, zero_copy);
   }
   void Unplace(unsigned reactor, unsigned depth, bool zero_copy) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     placement_.Release(reactor, depth, zero_copy);
   }
   std::future<Status> AddQueue(unsigned reactor, Queue* q) override { return reactors_[reactor]->AddQueue(q); }
@@ -123,8 +123,8 @@ class ServerImpl final : public Server, private DeviceHost {
   // After the reactors: it goes first, so that its last jobs still find
   // the reactors they post back to.
   BlockingWorker blocking_;
-  mutable std::mutex mu_;
-  Placement placement_;  // guarded by mu_
+  mutable Mutex mu_;
+  Placement placement_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -30,20 +30,20 @@ Status FakeControl::Enter(const char* name, uint32_t dev_id, bool logged) {
 }
 
 std::vector<uint32_t> FakeControl::DeviceIds() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<uint32_t> out;
   for (const auto& [id, dev] : devs_) out.push_back(id);
   return out;
 }
 
 Result<uint64_t> FakeControl::GetFeatures() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_RETURN_IF_ERROR(Enter("GET_FEATURES", ~0u, false));
   return features_;
 }
 
 Status FakeControl::AddDev(abi::DevInfo* info) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_RETURN_IF_ERROR(Enter("ADD_DEV", info->dev_id));
   uint32_t id = info->dev_id;
   if (id == ~0u) {
@@ -59,7 +59,7 @@ Status FakeControl::AddDev(abi::DevInfo* info) {
 }
 
 Status FakeControl::SetParams(uint32_t id, const abi::Params& params) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("SET_PARAMS", id));
   if (d->info.state == abi::kStateLive) return Status::Error(Status::Code::kBusy, "SET_PARAMS: live");
   d->params = params;
@@ -68,7 +68,7 @@ Status FakeControl::SetParams(uint32_t id, const abi::Params& params) {
 }
 
 Status FakeControl::StartDev(uint32_t id, pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("START_DEV", id));
   if (!d->has_params) return Status::InvalidArgument("START_DEV: no parameters");
   if (d->info.state != abi::kStateDead) return Status::AlreadyExists("START_DEV: started");
@@ -77,7 +77,6 @@ Status FakeControl::StartDev(uint32_t id, pid_t pid) {
   return Status::OK();
 }
 
-// Holds mu_.
 Status FakeControl::Stop(uint32_t id) {
   WB_ASSIGN_OR_RETURN(Dev * d, Find("STOP_DEV", id));
   d->info.state = abi::kStateDead;
@@ -87,7 +86,7 @@ Status FakeControl::Stop(uint32_t id) {
 
 Status FakeControl::StopDev(uint32_t id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     WB_RETURN_IF_ERROR(Enter("STOP_DEV", id));
     WB_RETURN_IF_ERROR(Stop(id));
   }
@@ -97,7 +96,7 @@ Status FakeControl::StopDev(uint32_t id) {
 
 Status FakeControl::TryStopDev(uint32_t id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     WB_RETURN_IF_ERROR(Enter("TRY_STOP_DEV", id));
     if (!(features_ & abi::kFSafeStopDev)) return Status::InvalidArgument("TRY_STOP_DEV: unknown command");
     if (open_.count(id) != 0) return Status::Error(Status::Code::kBusy, "TRY_STOP_DEV: disk open");
@@ -108,7 +107,7 @@ Status FakeControl::TryStopDev(uint32_t id) {
 }
 
 Status FakeControl::DelDev(uint32_t id, bool async) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const char* name = async ? "DEL_DEV_ASYNC" : "DEL_DEV";
   WB_RETURN_IF_ERROR(Enter(name, id));
   if (async && !async_delete_) return Status::InvalidArgument("DEL_DEV_ASYNC: unknown command");
@@ -118,19 +117,19 @@ Status FakeControl::DelDev(uint32_t id, bool async) {
 }
 
 Result<abi::DevInfo> FakeControl::GetDevInfo(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("GET_DEV_INFO", id, false));
   return d->info;
 }
 
 Result<abi::Params> FakeControl::GetParams(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("GET_PARAMS", id, false));
   return d->params;
 }
 
 Status FakeControl::UpdateSize(uint32_t id, uint64_t sectors) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("UPDATE_SIZE", id));
   if (!(features_ & abi::kFUpdateSize)) return Status::InvalidArgument("UPDATE_SIZE: unknown command");
   d->params.basic.dev_sectors = sectors;
@@ -138,7 +137,7 @@ Status FakeControl::UpdateSize(uint32_t id, uint64_t sectors) {
 }
 
 Status FakeControl::StartUserRecovery(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("START_USER_RECOVERY", id));
   // The kernel's answer while the device is neither quiesced nor failing
   // I/O, which is all StartRecovery can wait for.
@@ -149,7 +148,7 @@ Status FakeControl::StartUserRecovery(uint32_t id) {
 }
 
 Status FakeControl::EndUserRecovery(uint32_t id, pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(Dev * d, Begin("END_USER_RECOVERY", id));
   if (!d->recovering) return Status::Error(Status::Code::kBusy, "END_USER_RECOVERY: not recovering");
   d->recovering = false;
@@ -159,22 +158,22 @@ Status FakeControl::EndUserRecovery(uint32_t id, pid_t pid) {
 }
 
 std::vector<std::string> FakeControl::commands() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return commands_;
 }
 
 void FakeControl::clear_commands() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   commands_.clear();
 }
 
 void FakeControl::Fail(const std::string& name, Status error, int times) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   failures_[name] = {std::move(error), times};
 }
 
 void FakeControl::Put(const abi::DevInfo& info, const abi::Params& params) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Dev& d = devs_[info.dev_id];
   d.info = info;
   d.params = params;
@@ -182,14 +181,14 @@ void FakeControl::Put(const abi::DevInfo& info, const abi::Params& params) {
 }
 
 std::optional<FakeControl::Dev> FakeControl::device(uint32_t id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = devs_.find(id);
   if (it == devs_.end()) return std::nullopt;
   return it->second;
 }
 
 void FakeControl::ServerDied(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = devs_.find(id);
   if (it == devs_.end()) return;
   abi::DevInfo& info = it->second.info;
@@ -199,7 +198,7 @@ void FakeControl::ServerDied(uint32_t id) {
 }
 
 void FakeControl::SetDiskOpen(uint32_t id, bool open) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (open) {
     open_.insert(id);
   } else {

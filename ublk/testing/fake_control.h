@@ -9,13 +9,13 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "control.h"
+#include "mutex.h"
 
 namespace warmblock::ublk {
 
@@ -63,27 +63,31 @@ class FakeControl final : public Control {
   // While `open` a TRY_STOP_DEV of the device is refused (kBusy).
   void SetDiskOpen(uint32_t dev_id, bool open);
   // Before Linux 6.9 there is no DEL_DEV_ASYNC (kInvalidArgument).
-  void set_async_delete(bool has) { async_delete_ = has; }
+  void set_async_delete(bool has) {
+    MutexLock lock(mu_);
+    async_delete_ = has;
+  }
   // Runs after each STOP_DEV (and a TRY_STOP_DEV that stops), outside the
-  // lock: the kernel handing every fetched tag back to the reactors.
+  // lock: the kernel handing every fetched tag back to the reactors. Set
+  // it before the server starts.
   void set_on_stop(std::function<void(uint32_t dev_id)> on_stop) { on_stop_ = std::move(on_stop); }
 
  private:
-  // Logs `name id` and returns the injected failure, if any. Holds mu_.
-  Status Enter(const char* name, uint32_t dev_id, bool logged = true);
-  // The device `dev_id`, or kNotFound for command `name`. Holds mu_.
-  Result<Dev*> Find(const char* name, uint32_t dev_id);
+  // Logs `name id` and returns the injected failure, if any.
+  Status Enter(const char* name, uint32_t dev_id, bool logged = true) REQUIRES(mu_);
+  // The device `dev_id`, or kNotFound for command `name`.
+  Result<Dev*> Find(const char* name, uint32_t dev_id) REQUIRES(mu_);
   // Enter, then Find.
-  Result<Dev*> Begin(const char* name, uint32_t dev_id, bool logged = true);
-  Status Stop(uint32_t dev_id);
+  Result<Dev*> Begin(const char* name, uint32_t dev_id, bool logged = true) REQUIRES(mu_);
+  Status Stop(uint32_t dev_id) REQUIRES(mu_);
 
   const uint64_t features_;
-  mutable std::mutex mu_;
-  std::map<uint32_t, Dev> devs_;                            // guarded by mu_
-  std::vector<std::string> commands_;                       // guarded by mu_
-  std::map<std::string, std::pair<Status, int>> failures_;  // guarded by mu_
-  std::set<uint32_t> open_;                                 // guarded by mu_
-  bool async_delete_ = true;
+  mutable Mutex mu_;
+  std::map<uint32_t, Dev> devs_ GUARDED_BY(mu_);
+  std::vector<std::string> commands_ GUARDED_BY(mu_);
+  std::map<std::string, std::pair<Status, int>> failures_ GUARDED_BY(mu_);
+  std::set<uint32_t> open_ GUARDED_BY(mu_);
+  bool async_delete_ GUARDED_BY(mu_) = true;
   std::function<void(uint32_t)> on_stop_;
 };
 

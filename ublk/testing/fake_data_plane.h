@@ -10,12 +10,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "device_files.h"
+#include "mutex.h"
 #include "reactor.h"
 
 namespace warmblock::ublk {
@@ -51,15 +51,17 @@ class FakeDataPlane {
     Queue* queue;
   };
 
-  mutable std::mutex mu_;
-  uint64_t backing_size_ = 1ull << 30;  // guarded by mu_, as all below
-  bool backing_is_block_ = false;
-  std::string missing_backing_;
-  Status map_error_, fetch_error_, reactor_error_;
-  std::set<std::string> held_;
-  std::map<int, uint32_t> char_fds_;  // fd -> device id
-  std::vector<Taken> taken_;
-  std::vector<bool> reactors_;
+  mutable Mutex mu_;
+  uint64_t backing_size_ GUARDED_BY(mu_) = 1ull << 30;
+  bool backing_is_block_ GUARDED_BY(mu_) = false;
+  std::string missing_backing_ GUARDED_BY(mu_);
+  Status map_error_ GUARDED_BY(mu_);
+  Status fetch_error_ GUARDED_BY(mu_);
+  Status reactor_error_ GUARDED_BY(mu_);
+  std::set<std::string> held_ GUARDED_BY(mu_);
+  std::map<int, uint32_t> char_fds_ GUARDED_BY(mu_);  // fd -> device id
+  std::vector<Taken> taken_ GUARDED_BY(mu_);
+  std::vector<bool> reactors_ GUARDED_BY(mu_);
 };
 
 }  // namespace warmblock::ublk
