@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "ring.h"
+#include "warmblock/base/fd.h"
 
 namespace warmblock::ublk {
 namespace {
@@ -49,8 +50,7 @@ const char* CmdName(uint32_t op) {
 
 class LinuxCtl final : public Control {
  public:
-  explicit LinuxCtl(int fd) : fd_(fd) {}
-  ~LinuxCtl() override { ::close(fd_); }
+  explicit LinuxCtl(Fd fd) : fd_(std::move(fd)) {}
 
   std::vector<uint32_t> DeviceIds() override {
     std::vector<uint32_t> out;
@@ -129,7 +129,7 @@ class LinuxCtl final : public Control {
     io_uring_sqe* sqe = io_uring_get_sqe(ring.get());
     std::memset(sqe, 0, 2 * sizeof(io_uring_sqe));  // the 128-byte SQE
     sqe->opcode = IORING_OP_URING_CMD;
-    sqe->fd = fd_;
+    sqe->fd = fd_.get();
     sqe->cmd_op = op;
     std::memcpy(sqe->cmd, &cmd, sizeof cmd);
     io_uring_cqe* cqe = nullptr;
@@ -144,7 +144,7 @@ class LinuxCtl final : public Control {
     return Status::OK();
   }
 
-  int fd_;
+  Fd fd_;
 };
 
 }  // namespace
@@ -159,9 +159,9 @@ abi::CtrlCmd MakeCtrlCmd(uint32_t dev_id, const void* buf, uint16_t len) {
 }
 
 Result<std::unique_ptr<Control>> LinuxControl() {
-  int fd = ::open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open /dev/ublk-control", "is the ublk_drv module loaded?");
-  return std::unique_ptr<Control>(std::make_unique<LinuxCtl>(fd));
+  Fd fd(::open("/dev/ublk-control", O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open /dev/ublk-control", "is the ublk_drv module loaded?");
+  return std::unique_ptr<Control>(std::make_unique<LinuxCtl>(std::move(fd)));
 }
 
 }  // namespace warmblock::ublk
