@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "census.h"
+#include "device_queues.h"
 
 namespace warmblock::ublk {
 namespace {
@@ -34,6 +35,30 @@ CopyMode ModeOfFlags(uint64_t flags) {
   return CopyMode::kBuffered;
 }
 
+// The kernel's device from ADD_DEV (or adoption) until DEL_DEV.
+class KernelDevice {
+ public:
+  explicit KernelDevice(Control& control) : control_(control) {}
+  ~KernelDevice() { (void)Delete(); }
+  KernelDevice(const KernelDevice&) = delete;
+  KernelDevice& operator=(const KernelDevice&) = delete;
+  void Added(uint32_t id) {
+    id_ = id;
+    added_ = true;
+  }
+  // Idempotent.
+  Status Delete() {
+    if (!added_) return Status::OK();
+    added_ = false;
+    return DeleteDev(control_, id_);
+  }
+
+ private:
+  Control& control_;
+  uint32_t id_ = 0;
+  bool added_ = false;
+};
+
 class DeviceImpl final : public Device {
  public:
   DeviceImpl(DeviceHost& host, uint32_t id, uint64_t size, CopyMode mode, uint16_t depth,
@@ -42,17 +67,18 @@ class DeviceImpl final : public Device {
         id_(id),
         size_(size),
         mode_(mode),
-        depth_(depth),
         backend_(backend),
-        queue_reactor_(std::move(reactors)) {
+        kernel_(host.control()),
+        queues_(host, mode, depth, std::move(reactors)) {
     SetId(id);
   }
-  ~DeviceImpl() override { (void)Teardown(); }
+  // The members' destructors remove the device, in Teardown's order.
+  ~DeviceImpl() override = default;
   uint32_t id() const override { return id_; }
   const std::string& disk_path() const override { return disk_path_; }
   uint64_t size_bytes() const override { return size_; }
   CopyMode copy_mode() const override { return mode_; }
-  DeviceStats stats() const override;
+  DeviceStats stats() const override { return queues_.stats(); }
   Status Remove(bool force) override;
   Status Resize(uint64_t bytes) override;
 
@@ -83,32 +109,19 @@ class DeviceImpl final : public Device {
   uint32_t id_;
   uint64_t size_;
   CopyMode mode_;
-  uint16_t depth_;
   BackendKind backend_;
   std::string disk_path_;
-  Fd backing_fd_;
   uint64_t backing_size_ = 0;
   bool backing_is_block_ = false;
-  Fd char_fd_;
-  std::vector<unsigned> queue_reactor_;         // placement held, one per queue
-  std::vector<std::unique_ptr<Queue>> queues_;  // those handed to a reactor
-  bool added_ = false;                          // the kernel device exists
   bool started_ = false;
+  // Destroyed bottom up: the queues stop and unmap before the fds they
+  // came from close, and DEL_DEV comes last (the synchronous one waits for
+  // /dev/ublkcN to be closed and unmapped).
+  KernelDevice kernel_;
+  Fd backing_fd_;
+  Fd char_fd_;
+  DeviceQueues queues_;
 };
-
-DeviceStats DeviceImpl::stats() const {
-  DeviceStats s;
-  for (const auto& q : queues_) {
-    s.reads += q->reads.load(std::memory_order_relaxed);
-    s.writes += q->writes.load(std::memory_order_relaxed);
-    s.flushes += q->flushes.load(std::memory_order_relaxed);
-    s.discards += q->discards.load(std::memory_order_relaxed);
-    s.read_bytes += q->read_bytes.load(std::memory_order_relaxed);
-    s.write_bytes += q->write_bytes.load(std::memory_order_relaxed);
-    s.errors += q->errors.load(std::memory_order_relaxed);
-  }
-  return s;
-}
 
 Status DeviceImpl::Add(const DeviceOptions& o) {
   abi::DevInfo info{};
@@ -130,7 +143,7 @@ Status DeviceImpl::Add(const DeviceOptions& o) {
   }
   WB_RETURN_IF_ERROR(host_.control().AddDev(&info));
   SetId(info.dev_id);
-  added_ = true;
+  kernel_.Added(info.dev_id);
   return Status::OK();
 }
 
@@ -164,7 +177,7 @@ Status DeviceImpl::Configure(const DeviceOptions& o) {
 Status DeviceImpl::Adopt(uint32_t max_io_bytes) {
   const std::string what = "adopt ublk device " + std::to_string(id_);
   WB_RETURN_IF_ERROR(StartRecovery(host_.control(), id_, ::getpid(), std::chrono::seconds(10)).Annotate(what));
-  added_ = true;  // from here a failure removes the device
+  kernel_.Added(id_);  // from here a failure removes the device
   WB_RETURN_IF_ERROR(AttachQueues(max_io_bytes));
   // Like START_DEV, this waits for every fetch: never from a reactor.
   WB_RETURN_IF_ERROR(host_.control().EndUserRecovery(id_, ::getpid()).Annotate(what));
@@ -172,45 +185,11 @@ Status DeviceImpl::Adopt(uint32_t max_io_bytes) {
   return Status::OK();
 }
 
-// Opens /dev/ublkcN, maps each queue's descriptors and has the reactors
-// placed for it fetch every tag; returns once all fetches are submitted.
+// Opens /dev/ublkcN and has the reactors placed for its queues fetch
+// every tag; returns once all fetches are submitted.
 Status DeviceImpl::AttachQueues(uint32_t max_io_bytes) {
-  const std::string what = "ublk device " + std::to_string(id_);
   WB_ASSIGN_OR_RETURN(char_fd_, host_.files().OpenChar(id_));
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  const size_t len = (depth_ * sizeof(abi::IoDesc) + page - 1) / page * page;
-  std::vector<std::future<Status>> fetched;
-  Status result;
-  for (uint16_t qi = 0; qi < queue_reactor_.size(); ++qi) {
-    auto q = std::make_unique<Queue>();
-    q->q_id = qi;
-    q->char_fd = char_fd_.get();
-    q->backing_fd = backing_fd_.get();
-    q->backing_is_block = backing_is_block_;
-    q->max_io_bytes = max_io_bytes;
-    q->backend = backend_;
-    q->mode = mode_;
-    auto mapped = host_.files().MapDescriptors(char_fd_.get(), qi, len);
-    if (!mapped.ok()) {
-      result = mapped.status().Annotate(what);
-      break;
-    }
-    q->descs_map = std::move(mapped).value();
-    q->descs = static_cast<const abi::IoDesc*>(q->descs_map.get());
-    q->tags.resize(depth_);
-    for (uint16_t t = 0; t < depth_; ++t) {
-      q->tags[t].queue = q.get();
-      q->tags[t].tag = t;
-    }
-    fetched.push_back(host_.AddQueue(queue_reactor_[qi], q.get()));
-    queues_.push_back(std::move(q));
-  }
-  // The queues already handed over stay until the teardown drains them.
-  for (auto& f : fetched) {
-    Status s = f.get();
-    if (result.ok() && !s.ok()) result = s.Annotate(what);
-  }
-  return result;
+  return queues_.Attach(id_, char_fd_.get(), backing_fd_.get(), backing_is_block_, max_io_bytes, backend_);
 }
 
 Status DeviceImpl::Remove(bool force) {
@@ -250,47 +229,22 @@ Status DeviceImpl::Resize(uint64_t bytes) {
   return Status::OK();
 }
 
+// The destructors' work, in their order, reporting errors.
 Status DeviceImpl::Teardown() {
-  Status result = Status::OK();
-  const std::string what = "remove ublk device " + std::to_string(id_);
-  if (added_ && !queues_.empty()) {
-    // STOP_DEV makes the kernel hand every fetched tag back (-ENODEV); once
-    // a queue has all its tags back it can be unmapped.
-    Status s = host_.control().StopDev(id_);
-    if (!s.ok()) result = s.Annotate(what);
-    for (size_t i = 0; i < queues_.size(); ++i) {
-      auto fut = queues_[i]->drained.get_future();
-      if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-        // The reactors still reference these queues and their placement:
-        // leaking both is the only safe choice.
-        for (size_t j = i; j < queues_.size(); ++j) (void)queues_[j].release();
-        queues_.resize(i);
-        queue_reactor_.clear();
-        result = Status::Error(Status::Code::kTimeout, what + ": queue " + std::to_string(i) + " did not drain");
-        break;
-      }
-    }
-  }
-  for (unsigned r : queue_reactor_) host_.Unplace(r, depth_, mode_ == CopyMode::kZeroCopy);
-  queue_reactor_.clear();
-  // The mappings go with their queues, before the fds they came from.
-  queues_.clear();
+  Status result = queues_.Release();
   char_fd_.reset();
   backing_fd_.reset();
-  if (added_) {
-    // Synchronous DEL_DEV also waits for the last opener of /dev/ublkbN to
-    // close it, which may be the caller itself: use DEL_DEV_ASYNC (6.9+) and
-    // let the kernel free the device when the disk is released.
-    Status s = DeleteDev(host_.control(), id_);
-    if (!s.ok() && result.ok()) result = s.Annotate(what);
-    added_ = false;
-  }
+  Status s = kernel_.Delete();
+  if (!s.ok() && result.ok()) result = s.Annotate("remove ublk device " + std::to_string(id_));
   return result;
 }
 
 }  // namespace
 
 Status DeleteDev(Control& control, uint32_t id) {
+  // Synchronous DEL_DEV also waits for the last opener of /dev/ublkbN to
+  // close it, which may be the caller itself: let the kernel free the
+  // device when the disk is released.
   Status s = control.DelDev(id, true);
   if (s.code() == Status::Code::kUnsupported || s.code() == Status::Code::kInvalidArgument)
     s = control.DelDev(id, false);
