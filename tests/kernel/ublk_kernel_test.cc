@@ -692,6 +692,49 @@ TEST_F(UblkKernel, DiscardPunchesHolesInTheBackingFile) {
   EXPECT_LT(after.st_blocks, before.st_blocks);
 }
 
+// A block-device backing takes BLKDISCARD, which the reactors hand to a
+// worker thread: the discard must still reach the backing and complete,
+// and the same reactors must serve another disk meanwhile.
+TEST_F(UblkKernel, DiscardReachesABlockDeviceBacking) {
+  WB_REQUIRE_KERNEL_FEATURE(warmblock::testing::DmThinMissing());  // loop devices
+  std::string file = Backing("loopdisc", 16 * kMiB);
+  std::string loop;
+  ASSERT_EQ(warmblock::testing::RunCapture({"losetup", "--find", "--show", file}, &loop), 0);
+  loop.erase(loop.find_last_not_of('\n') + 1);
+  struct Detach {
+    std::string dev;
+    ~Detach() { (void)warmblock::testing::RunCommand({"losetup", "-d", dev}); }
+  } detach{loop};
+  DeviceOptions o;
+  o.backing_path = loop;
+  o.queues = 2;  // one on each reactor
+  auto dev = server_->AddDevice(o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  o.backing_path = Backing("beside", 16 * kMiB);
+  auto beside = server_->AddDevice(o);
+  ASSERT_TRUE(beside.ok()) << beside.status().ToString();
+  ASSERT_EQ(WriteVerify((*dev)->disk_path(), 16 * kMiB, 11, 64, 65536), "");
+  struct stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  ASSERT_GT(before.st_blocks, 0);
+  int fd = ::open((*dev)->disk_path().c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  std::thread discards([&] {
+    for (uint64_t off = 0; off < 16 * kMiB; off += kMiB) {
+      uint64_t range[2] = {off, kMiB};
+      EXPECT_EQ(::ioctl(fd, BLKDISCARD, range), 0) << std::strerror(errno);
+    }
+  });
+  EXPECT_EQ(WriteVerify((*beside)->disk_path(), 16 * kMiB, 12, 64, 4096), "") << "I/O beside the discards";
+  discards.join();
+  ::close(fd);
+  EXPECT_GE((*dev)->stats().discards, 16u);
+  ASSERT_TRUE((*dev)->Remove().ok());
+  struct stat after {};
+  ASSERT_EQ(::stat(file.c_str(), &after), 0);
+  EXPECT_LT(after.st_blocks, before.st_blocks);
+}
+
 TEST_F(UblkKernel, ALiveDiskGrowsWhereTheKernelHasUpdateSize) {
   DeviceOptions o;
   o.backing_path = Backing("grow", 16 * kMiB);

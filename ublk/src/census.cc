@@ -1,29 +1,11 @@
 #include "census.h"
 
-#include <dirent.h>
-
-#include <algorithm>
-#include <cstdio>
 #include <string>
 #include <thread>
 
 #include "warmblock/base/proc.h"
 
 namespace warmblock::ublk {
-
-std::vector<uint32_t> CharDeviceIds() {
-  std::vector<uint32_t> out;
-  DIR* d = ::opendir("/sys/class/ublk-char");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    unsigned id = 0;
-    char rest = 0;
-    if (std::sscanf(e->d_name, "ublkc%u%c", &id, &rest) == 1) out.push_back(id);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 bool ProcessAlive(pid_t pid) {
   auto st = ReadProcStat(pid);
@@ -70,7 +52,7 @@ DeviceInfo::State StateOfKernel(uint16_t state) {
 
 std::vector<std::pair<uint32_t, abi::DevInfo>> OwnedDevices(Control& control, uint64_t mark) {
   std::vector<std::pair<uint32_t, abi::DevInfo>> out;
-  for (uint32_t id : CharDeviceIds()) {
+  for (uint32_t id : control.DeviceIds()) {
     auto info = control.GetDevInfo(id);
     if (info.ok() && info->ublksrv_flags == mark) out.emplace_back(id, *info);
   }

@@ -1,6 +1,5 @@
-// Which ublk devices exist and whose they are: the scan of
-// /sys/class/ublk-char shared by ListOwnedDevices and
-// Server::ListAbandoned.
+// Which ublk devices exist and whose they are, shared by ListOwnedDevices
+// and Server::ListAbandoned.
 #pragma once
 
 #include <sys/types.h>
@@ -15,13 +14,9 @@
 
 namespace warmblock::ublk {
 
-// The ids of every ublk device on the host (its /dev/ublkcN exists from
-// ADD_DEV to its release after DEL_DEV), sorted.
-std::vector<uint32_t> CharDeviceIds();
-
 DeviceInfo::State StateOfKernel(uint16_t state);
 
-// The devices among CharDeviceIds() marked `mark`, asking `control`.
+// The devices among control.DeviceIds() marked `mark`, asking `control`.
 std::vector<std::pair<uint32_t, abi::DevInfo>> OwnedDevices(Control& control, uint64_t mark);
 
 // Whether process `pid` runs: false for pid <= 0 (GET_DEV_INFO reports -1

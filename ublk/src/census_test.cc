@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "fake_control.h"
+
 namespace warmblock::ublk {
 namespace {
 
@@ -71,38 +73,21 @@ TEST(ProcessAlive, ZombieIsNotAliveRunningIs) {
 namespace warmblock::ublk {
 namespace {
 
-// Answers START_USER_RECOVERY with EBUSY `busy` times (< 0: always), and
-// GET_DEV_INFO with `state`/`pid`.
-class FakeControl final : public Control {
- public:
-  int busy = -1;
-  uint16_t state = abi::kStateQuiesced;
-  int32_t pid = -1;
-  int recoveries = 0;
+// FakeControl with device 3 in `state`, served by `pid`, whose
+// START_USER_RECOVERY the kernel answers with EBUSY `busy` times first.
+std::unique_ptr<FakeControl> WithDevice(uint16_t state, int32_t pid = -1, int busy = 0) {
+  auto c = std::make_unique<FakeControl>(0);
+  abi::DevInfo info{};
+  info.dev_id = 3;
+  info.state = state;
+  info.ublksrv_pid = pid;
+  c->Put(info, {});
+  if (busy > 0) c->Fail("START_USER_RECOVERY", Status::FromErrno(EBUSY, "START_USER_RECOVERY"), busy);
+  return c;
+}
 
-  Result<uint64_t> GetFeatures() override { return uint64_t{0}; }
-  Status AddDev(abi::DevInfo*) override { return Status::OK(); }
-  Status SetParams(uint32_t, const abi::Params&) override { return Status::OK(); }
-  Status StartDev(uint32_t, pid_t) override { return Status::OK(); }
-  Status StopDev(uint32_t) override { return Status::OK(); }
-  Status TryStopDev(uint32_t) override { return Status::OK(); }
-  Status DelDev(uint32_t, bool) override { return Status::OK(); }
-  Result<abi::DevInfo> GetDevInfo(uint32_t id) override {
-    abi::DevInfo info{};
-    info.dev_id = id;
-    info.state = state;
-    info.ublksrv_pid = pid;
-    return info;
-  }
-  Result<abi::Params> GetParams(uint32_t) override { return abi::Params{}; }
-  Status UpdateSize(uint32_t, uint64_t) override { return Status::OK(); }
-  Status StartUserRecovery(uint32_t) override {
-    ++recoveries;
-    if (busy < 0 || busy-- > 0) return Status::FromErrno(EBUSY, "START_USER_RECOVERY");
-    return Status::OK();
-  }
-  Status EndUserRecovery(uint32_t, pid_t) override { return Status::OK(); }
-};
+// START_USER_RECOVERY commands sent (refused ones too).
+size_t Recoveries(const FakeControl& c) { return c.commands().size(); }
 
 using Clock = std::chrono::steady_clock;
 
@@ -110,36 +95,30 @@ using Clock = std::chrono::steady_clock;
 // dead state, which the kernel never lets recover: AdoptDevice spent 10 s
 // of EBUSY retries on each such row at start-up.
 TEST(StartRecovery, ADeadDeviceIsRefusedAtOnce) {
-  FakeControl c;
-  c.state = abi::kStateDead;
+  auto c = WithDevice(abi::kStateDead);
   auto t0 = Clock::now();
-  Status s = StartRecovery(c, 3, 100, std::chrono::seconds(10));
+  Status s = StartRecovery(*c, 3, 100, std::chrono::seconds(10));
   EXPECT_EQ(s.code(), Status::Code::kNotFound) << s.ToString();
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(1));
-  EXPECT_EQ(c.recoveries, 1);
+  EXPECT_EQ(Recoveries(*c), 1u);
 }
 
 TEST(StartRecovery, ADeviceThisProcessServesIsRefusedAtOnce) {
-  FakeControl c;
-  c.state = abi::kStateLive;
-  c.pid = 100;
-  EXPECT_EQ(StartRecovery(c, 3, 100, std::chrono::seconds(10)).code(), Status::Code::kAlreadyExists);
+  auto c = WithDevice(abi::kStateLive, 100);
+  EXPECT_EQ(StartRecovery(*c, 3, 100, std::chrono::seconds(10)).code(), Status::Code::kAlreadyExists);
 }
 
 // The old server's char device is released a little after it died: wait.
 TEST(StartRecovery, BusyWhileTheOldServerIsReleasedThenAdopts) {
-  FakeControl c;
-  c.state = abi::kStateLive;
-  c.busy = 3;
-  EXPECT_TRUE(StartRecovery(c, 3, 100, std::chrono::seconds(10)).ok());
-  EXPECT_EQ(c.recoveries, 4);
+  auto c = WithDevice(abi::kStateQuiesced, -1, 3);
+  EXPECT_TRUE(StartRecovery(*c, 3, 100, std::chrono::seconds(10)).ok());
+  EXPECT_EQ(Recoveries(*c), 4u);
 }
 
 TEST(StartRecovery, BusyForLongerThanTheBoundIsBusy) {
-  FakeControl c;
-  c.state = abi::kStateQuiesced;
+  auto c = WithDevice(abi::kStateQuiesced, -1, 1 << 30);
   auto t0 = Clock::now();
-  Status s = StartRecovery(c, 3, 100, std::chrono::milliseconds(100));
+  Status s = StartRecovery(*c, 3, 100, std::chrono::milliseconds(100));
   EXPECT_EQ(s.code(), Status::Code::kBusy);
   EXPECT_NE(s.ToString().find("still quiesced"), std::string::npos) << s.ToString();
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));

@@ -1,12 +1,15 @@
-// The ublk control plane: commands to /dev/ublk-control. The Linux
-// implementation sends each as an io_uring URING_CMD (128-byte SQE); unit
-// tests use a fake. Every method is a synchronous round trip and thread-safe.
+// The ublk control plane: commands to /dev/ublk-control and the list of
+// devices that exist. The Linux implementation (control_linux.cc) sends
+// each command as an io_uring URING_CMD (128-byte SQE); the Server's unit
+// tests run over FakeControl (ublk/testing/fake_control.h), given to
+// StartServer (server.h). Every method is synchronous and thread-safe.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "uapi.h"
 #include "warmblock/base/status.h"
@@ -16,6 +19,9 @@ namespace warmblock::ublk {
 class Control {
  public:
   virtual ~Control() = default;
+  // The ids of every ublk device on the host (its /dev/ublkcN exists from
+  // ADD_DEV to its release after DEL_DEV), sorted.
+  virtual std::vector<uint32_t> DeviceIds() = 0;
   // kUnsupported on kernels before 6.5 (no GET_FEATURES).
   virtual Result<uint64_t> GetFeatures() = 0;
   // Creates /dev/ublkcN; `info` carries the request (dev_id ~0u = any) and

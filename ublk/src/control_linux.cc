@@ -1,14 +1,18 @@
 // Control commands as io_uring URING_CMDs on /dev/ublk-control.
+#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "control.h"
 #include "ring.h"
+#include "warmblock/base/fd.h"
 
 namespace warmblock::ublk {
 namespace {
@@ -46,8 +50,21 @@ const char* CmdName(uint32_t op) {
 
 class LinuxCtl final : public Control {
  public:
-  explicit LinuxCtl(int fd) : fd_(fd) {}
-  ~LinuxCtl() override { ::close(fd_); }
+  explicit LinuxCtl(Fd fd) : fd_(std::move(fd)) {}
+
+  std::vector<uint32_t> DeviceIds() override {
+    std::vector<uint32_t> out;
+    DIR* d = ::opendir("/sys/class/ublk-char");
+    if (d == nullptr) return out;
+    while (dirent* e = ::readdir(d)) {
+      unsigned id = 0;
+      char rest = 0;
+      if (std::sscanf(e->d_name, "ublkc%u%c", &id, &rest) == 1) out.push_back(id);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
 
   Result<uint64_t> GetFeatures() override {
     uint64_t features = 0;
@@ -112,7 +129,7 @@ class LinuxCtl final : public Control {
     io_uring_sqe* sqe = io_uring_get_sqe(ring.get());
     std::memset(sqe, 0, 2 * sizeof(io_uring_sqe));  // the 128-byte SQE
     sqe->opcode = IORING_OP_URING_CMD;
-    sqe->fd = fd_;
+    sqe->fd = fd_.get();
     sqe->cmd_op = op;
     std::memcpy(sqe->cmd, &cmd, sizeof cmd);
     io_uring_cqe* cqe = nullptr;
@@ -127,7 +144,7 @@ class LinuxCtl final : public Control {
     return Status::OK();
   }
 
-  int fd_;
+  Fd fd_;
 };
 
 }  // namespace
@@ -142,9 +159,9 @@ abi::CtrlCmd MakeCtrlCmd(uint32_t dev_id, const void* buf, uint16_t len) {
 }
 
 Result<std::unique_ptr<Control>> LinuxControl() {
-  int fd = ::open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open /dev/ublk-control", "is the ublk_drv module loaded?");
-  return std::unique_ptr<Control>(std::make_unique<LinuxCtl>(fd));
+  Fd fd(::open("/dev/ublk-control", O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open /dev/ublk-control", "is the ublk_drv module loaded?");
+  return std::unique_ptr<Control>(std::make_unique<LinuxCtl>(std::move(fd)));
 }
 
 }  // namespace warmblock::ublk

@@ -14,11 +14,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 
 #include "backend.h"
 #include "buffer_pool.h"
+#include "mutex.h"
 #include "request.h"
 #include "ring.h"
 #include "warmblock/base/fd.h"
@@ -32,8 +32,12 @@ constexpr uint64_t kAioEventTag = 2;  // user_data of the libaio completion even
 
 class ReactorImpl final : public Reactor {
  public:
-  ReactorImpl(unsigned index, const ServerOptions& options, bool zero_copy)
-      : index_(index), buffers_(options.max_buffer_bytes), zero_copy_(zero_copy), log_(options.log) {}
+  ReactorImpl(unsigned index, const ServerOptions& options, bool zero_copy, BlockingWorker& blocking)
+      : index_(index),
+        buffers_(options.max_buffer_bytes),
+        zero_copy_(zero_copy),
+        log_(options.log),
+        blocking_(blocking) {}
   ~ReactorImpl() override {
     if (thread_.joinable()) {
       Post(nullptr);  // stop
@@ -63,7 +67,7 @@ class ReactorImpl final : public Reactor {
 
   void Post(std::function<void()> fn) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       inbox_.push_back(std::move(fn));
     }
     uint64_t one = 1;
@@ -124,11 +128,15 @@ class ReactorImpl final : public Reactor {
     // libaio has no discard or zeroing: both back ends use these paths.
     void DiscardBacking(uint64_t off, uint32_t len) override {
       if (q_.backing_is_block) {
-        // No io_uring discard for block devices before 6.12; BLKDISCARD is
-        // quick on dm-thin, which only unmaps blocks.
-        uint64_t range[2] = {off, len};
-        int rc = ::ioctl(q_.backing_fd, BLKDISCARD, range);
-        return CompleteStep(t_.req, rc < 0 ? -errno : 0, *this);
+        // No io_uring discard for block devices before 6.12, and BLKDISCARD
+        // lasts as long as the device takes over the range: off the ring.
+        // The tag stays in service meanwhile, so its queue (and the
+        // backing fd) cannot drain away before the answer is back.
+        return r_.blocking_.Run([r = &r_, t = &t_, fd = q_.backing_fd, off, len] {
+          uint64_t range[2] = {off, len};
+          int rc = ::ioctl(fd, BLKDISCARD, range) < 0 ? -errno : 0;
+          r->Post([r, t, rc] { r->Complete(*t, rc); });
+        });
       }
       io_uring_prep_fallocate(r_.Sqe(t_), q_.backing_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
     }
@@ -274,7 +282,7 @@ class ReactorImpl final : public Reactor {
   bool RunInbox() {
     std::vector<std::function<void()>> work;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       work.swap(inbox_);
     }
     bool running = true;
@@ -336,12 +344,13 @@ class ReactorImpl final : public Reactor {
   BufferPool buffers_;  // reactor-thread only (its byte count is read by Stats)
   bool zero_copy_;
   std::function<void(const std::string&)> log_;
+  BlockingWorker& blocking_;
   Ring ring_;
   Fd event_fd_;
   uint64_t event_value_ = 0;
   std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> inbox_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<std::function<void()>> inbox_ GUARDED_BY(mu_);
   // Reactor-thread only:
   UringBackend uring_{ring_.get()};
   std::unique_ptr<LibaioBackend> aio_;  // made for the first libaio queue
@@ -359,8 +368,9 @@ class ReactorImpl final : public Reactor {
 
 }  // namespace
 
-Result<std::unique_ptr<Reactor>> Reactor::Start(unsigned index, const ServerOptions& options, bool zero_copy) {
-  auto r = std::make_unique<ReactorImpl>(index, options, zero_copy);
+Result<std::unique_ptr<Reactor>> Reactor::Start(unsigned index, const ServerOptions& options, bool zero_copy,
+                                                BlockingWorker& blocking) {
+  auto r = std::make_unique<ReactorImpl>(index, options, zero_copy, blocking);
   WB_RETURN_IF_ERROR(r->Start());
   return std::unique_ptr<Reactor>(std::move(r));
 }

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 
+#include "blocking_worker.h"
 #include "queue.h"
 #include "warmblock/base/status.h"
 #include "warmblock/ublk/ublk.h"
@@ -18,8 +19,10 @@ namespace warmblock::ublk {
 class Reactor {
  public:
   // Sets up the ring (with a sparse buffer table for zero copy) and starts
-  // the thread.
-  static Result<std::unique_ptr<Reactor>> Start(unsigned index, const ServerOptions& options, bool zero_copy);
+  // the thread. Calls that would block the ring go to `blocking`, which
+  // must outlive the reactor.
+  static Result<std::unique_ptr<Reactor>> Start(unsigned index, const ServerOptions& options, bool zero_copy,
+                                                BlockingWorker& blocking);
   // Stops the thread; queues still on it are abandoned to the kernel.
   virtual ~Reactor() = default;
 
