@@ -59,21 +59,7 @@ bundle() {
 	b=$D/bundles/$1
 	mkdir -p "$b" "$D/shared"
 	(cd "$b" && crun spec >/dev/null 2>&1)
-	python3 - "$b/config.json" "$HOOK" "$SOCK" "$2" "$3" "$D/rootfs" "$D/shared" "${HOOK_TIMEOUT:-10}" <<'PY'
-import json, sys
-path, hook, sock, annotations, script, rootfs, shared, timeout = sys.argv[1:]
-c = json.load(open(path))
-c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c", script]
-c["root"] = {"path": rootfs, "readonly": False}
-# "k=v;k2=v2"
-c["annotations"] = dict(a.split("=", 1) for a in annotations.split(";") if a)
-h = {"path": hook, "args": ["warmblock-oci-hook", "--socket", sock, "--timeout", timeout]}
-c["hooks"] = {"createRuntime": [dict(h, args=h["args"] + ["create"])],
-              "poststop": [dict(h, args=h["args"] + ["poststop"])]}
-json.dump(c, open(path, "w"))
-PY
+	python3 "$(dirname "$0")/oci_bundle.py" "$b/config.json" "$HOOK" "$SOCK" "$2" "$3" "$D/rootfs" "$D/shared" "${HOOK_TIMEOUT:-10}"
 	echo "$b"
 }
 

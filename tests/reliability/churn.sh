@@ -45,19 +45,7 @@ mkdir -p "$D/rootfs/bin" "$D/rootfs/proc" "$D/rootfs/dev" "$D/rootfs/sys" "$D/bu
 cp "$(command -v busybox)" "$D/rootfs/bin/busybox"
 for c in sh echo cat; do ln -s busybox "$D/rootfs/bin/$c"; done
 (cd "$D/bundle" && crun spec >/dev/null 2>&1)
-python3 - "$D/bundle/config.json" "$HOOK" "$SOCK" "$D/rootfs" <<'PY'
-import json, sys
-path, hook, sock, rootfs = sys.argv[1:]
-c = json.load(open(path))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c", "echo churn > /data/f && cat /data/f"]
-c["root"] = {"path": rootfs, "readonly": False}
-c["annotations"] = {"io.warmblock.volume/data": "path=/data,class=small"}
-h = ["warmblock-oci-hook", "--socket", sock, "--timeout", "120"]
-c["hooks"] = {"createRuntime": [{"path": hook, "args": h + ["create"]}],
-              "poststop": [{"path": hook, "args": h + ["poststop"]}]}
-json.dump(c, open(path, "w"))
-PY
+python3 "$(dirname "$0")/churn_bundle.py" "$D/bundle/config.json" "$HOOK" "$SOCK" "$D/rootfs"
 (
 	ok=0
 	for i in $(seq "$containers"); do
@@ -72,44 +60,7 @@ runner=$!
 # do), names unique per client and cycle. Every answer must be 201 then
 # 204; anything else is counted with its first example.
 start=$(date +%s)
-python3 - "$SOCK" "$clients" "$cycles" >"$D/clients.json" <<'PY'
-import http.client, json, socket, sys, threading
-
-sock, clients, cycles = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-
-class Conn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(sock)
-
-def call(method, path, body=None):
-    c = Conn("x", timeout=120)
-    c.request(method, path, body=json.dumps(body) if body else None,
-              headers={"Content-Type": "application/json"} if body else {})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
-
-lock = threading.Lock()
-done, bad = [0], []
-
-def client(k):
-    for n in range(k, cycles, clients):
-        name = "churn-%d-%d" % (k, n)
-        results = [call("POST", "/v1/volumes", {"name": name, "class": "small"})]
-        results.append(call("DELETE", "/v1/volumes/" + name))
-        with lock:
-            if [s for s, _ in results] == [201, 204]:
-                done[0] += 1
-            else:
-                bad.append("%s: %s" % (name, results))
-
-threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps({"cycles": done[0], "failed": len(bad), "first_failures": bad[:3]}))
-PY
+python3 "$(dirname "$0")/churn_clients.py" "$SOCK" "$clients" "$cycles" >"$D/clients.json"
 took=$(($(date +%s) - start))
 wait $runner
 cycles_done=$(json_get 'j["cycles"]' <"$D/clients.json")

@@ -24,49 +24,7 @@ ready || exit 1
 # failed request (the daemon is down or starting) is counted and retried
 # with the next name.
 churn() {
-	python3 - "$SOCK" $clients "$1" "$2" >>"$D/clients.log" 2>&1 <<'PY'
-import http.client, json, socket, sys, threading, time
-
-sock, clients, seconds, round_ = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-deadline = time.monotonic() + seconds
-
-class Conn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(sock)
-
-def call(method, path, body=None):
-    try:
-        c = Conn("x", timeout=60)
-        c.request(method, path, body=json.dumps(body) if body else None,
-                  headers={"Content-Type": "application/json"} if body else {})
-        r = c.getresponse()
-        r.read()
-        c.close()
-        return r.status
-    except OSError:
-        return 0
-
-lock = threading.Lock()
-count = {"cycles": 0, "failed": 0}
-
-def client(k):
-    n = 0
-    while time.monotonic() < deadline:
-        name = "kc-%s-%d-%d" % (round_, k, n)
-        n += 1
-        ok = call("POST", "/v1/volumes", {"name": name, "class": "small"}) == 201 and \
-            call("DELETE", "/v1/volumes/" + name) == 204
-        with lock:
-            count["cycles" if ok else "failed"] += 1
-        if not ok:
-            time.sleep(0.05)
-
-threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps(count))
-PY
+	python3 "$(dirname "$0")/kill_churn_clients.py" "$SOCK" $clients "$1" "$2" >>"$D/clients.log" 2>&1
 }
 
 # Until the warm stock is full again (the refill may still be working).

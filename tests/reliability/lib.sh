@@ -44,16 +44,7 @@ require_zero() {
 write_figures() {
 	[ -n "${WARMBLOCK_FIGURES_DIR:-}" ] || return 0
 	mkdir -p "$WARMBLOCK_FIGURES_DIR"
-	python3 - "$D/figures" "$WARMBLOCK_FIGURES_DIR/$NAME.json" "$failures" <<'PY'
-import json, sys
-src, dst, failures = sys.argv[1:]
-out = {}
-for line in open(src):
-    k, v = line.rstrip("\n").split(" ", 1)
-    out[k] = json.loads(v)
-out["failures"] = int(failures)
-json.dump(out, open(dst, "w"), indent=1, sort_keys=True)
-PY
+	python3 "$(dirname "$0")/write_figures.py" "$D/figures" "$WARMBLOCK_FIGURES_DIR/$NAME.json" "$failures"
 }
 
 finish() {

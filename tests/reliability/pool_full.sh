@@ -34,38 +34,10 @@ ready || exit 1
 pool_json() { wb --json pool status >"$D/pool.json" && json_get "$1" <"$D/pool.json"; }
 mib() { echo $(($1 / 1048576)); }
 
-# writer.py DEVICE... : writes 1 MiB blocks with O_DIRECT, device after
+# pool_full_writer.py DEVICE... : writes 1 MiB blocks with O_DIRECT, device after
 # device, until the first error, then `after` more writes at fresh offsets
 # (each needs a new pool block); prints what happened as JSON. In-process:
 # a dd per MiB would cost a fork and exec each in the VM.
-cat >"$D/writer.py" <<'PY'
-import json, mmap, os, sys, time
-after = int(os.environ.get("AFTER", "20"))
-buf = mmap.mmap(-1, 1 << 20)  # page-aligned, as O_DIRECT needs
-buf.write(b"w" * (1 << 20))
-ok, fails, errnos = 0, [], {}
-for dev in sys.argv[1:]:
-    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)
-    size = os.lseek(fd, 0, os.SEEK_END)
-    for off in range(0, size, 1 << 20):
-        start = time.monotonic()
-        try:
-            os.pwrite(fd, buf, off)
-            ok += 1
-        except OSError as e:
-            fails.append((time.monotonic() - start) * 1000)
-            errnos[e.strerror] = errnos.get(e.strerror, 0) + 1
-        if len(fails) > after:
-            break
-    os.close(fd)
-    if len(fails) > after:
-        break
-fails.sort()
-p = lambda q: fails[min(len(fails) - 1, int(q * len(fails)))] if fails else 0
-print(json.dumps({"ok_mib": ok, "failed": len(fails), "errnos": errnos,
-                  "p50_ms": round(p(0.5), 1), "p99_ms": round(p(0.99), 1),
-                  "max_ms": round(fails[-1], 1) if fails else 0}))
-PY
 
 size0=$(pool_json 'j["data_total_bytes"]')
 limit=$(pool_json 'j["data_limit_bytes"]')
@@ -83,7 +55,7 @@ done
 
 start=$(date +%s)
 # shellcheck disable=SC2086 # one argument per device
-python3 "$D/writer.py" $devices >"$D/writes.json" || fail "writer crashed"
+python3 "$(dirname "$0")/pool_full_writer.py" $devices >"$D/writes.json" || fail "writer crashed"
 note "writes: $(cat "$D/writes.json") in $(($(date +%s) - start)) s"
 w() { json_get "$1" <"$D/writes.json"; }
 
@@ -145,7 +117,7 @@ for _ in $(seq 300); do
 done
 if [ "$(pool_json 'j["full"]')" = False ]; then
 	dev=$(wb --json volume create after --class small | json_get 'j["device"]')
-	if [ -n "$dev" ] && AFTER=0 python3 "$D/writer.py" "$dev" >"$D/after.json" &&
+	if [ -n "$dev" ] && AFTER=0 python3 "$(dirname "$0")/pool_full_writer.py" "$dev" >"$D/after.json" &&
 		[ "$(json_get 'j["failed"]' <"$D/after.json")" = 0 ]; then
 		recovered=true
 	else

@@ -46,7 +46,7 @@ wb_build() {
     cmake -S "$WB_ROOT" -B "$dir" -G Ninja -DWARMBLOCK_WERROR=ON "$@" >/dev/null ||
       wb_die "cmake configure of $dir failed"
   fi
-  cmake --build "$dir" -j"$(nproc)" || wb_die "build in $dir failed"
+  cmake --build "$dir" -j"${WB_JOBS:-$(nproc)}" || wb_die "build in $dir failed"
 }
 
 # Whether kernel work can run on this host: root, device-mapper thin pool,
