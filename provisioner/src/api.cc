@@ -80,7 +80,7 @@ HttpResponse Api::Handle(const HttpRequest& r) {
   } else {
     resp = Error(404, "not_found", "no such path: " + Quoted(r.path));
   }
-  std::lock_guard<std::mutex> lock(metrics_mu_);
+  MutexLock lock(metrics_mu_);
   ++responses_[resp.status];
   return resp;
 }
@@ -155,7 +155,7 @@ HttpResponse Api::Daemon() {
 }
 
 void Api::Observe(const std::string& source, double seconds) {
-  std::lock_guard<std::mutex> lock(metrics_mu_);
+  MutexLock lock(metrics_mu_);
   Histogram& h = handout_[source];
   if (h.buckets.empty()) h.buckets.assign(std::size(kLatencyBuckets), 0);
   for (size_t i = 0; i < std::size(kLatencyBuckets); ++i)
@@ -213,7 +213,7 @@ HttpResponse Api::Metrics() {
     for (size_t i = 0; i < reactors.size(); ++i)
       m << "warmblock_reactor_requests_total{reactor=\"" << i << "\"} " << reactors[i].requests << "\n";
   }
-  std::lock_guard<std::mutex> lock(metrics_mu_);
+  MutexLock lock(metrics_mu_);
   m << "# HELP warmblock_handout_seconds Time to answer a volume create, by how it was served.\n"
     << "# TYPE warmblock_handout_seconds histogram\n";
   for (const auto& [source, h] : handout_) {

@@ -18,7 +18,7 @@ class Service::NameReservation {
     self_->creating_.emplace(name_, std::move(spec));
   }
   ~NameReservation() {
-    std::lock_guard<std::mutex> lock(self_->mu_);
+    MutexLock lock(self_->mu_);
     self_->creating_.erase(name_);
     self_->created_cv_.notify_all();
   }
@@ -57,7 +57,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   // Declared before the lock so that it ends after it: the reservation
   // takes mu_ to end.
   std::optional<NameReservation> reserved;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Identical requests racing each other get the one volume the first
   // makes (it may take seconds on the grown and cold paths); another spec
   // for the name is a conflict at once.
@@ -65,7 +65,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
     if (it->second != want)
       return Status::AlreadyExists("volume " + Quoted(req.name) +
                                    " is being created with another size, filesystem or lifetime");
-    created_cv_.wait(lock);
+    mu_.Await(created_cv_);
   }
   auto existing = store_->FindByName(req.name);
   if (existing.ok()) {
@@ -95,12 +95,12 @@ Result<Volume> Service::Create(const CreateRequest& req) {
     // than making one from nothing.
     if (auto row = stock_->TakeSmaller(spec.fs, spec.size_bytes)) {
       reserved.emplace(this, req.name, want);
-      lock.unlock();
+      lock.Unlock();
       auto grown = GrowWarm(*row, req, owner_start, spec.size_bytes);
       if (grown.ok() || grown.status().code() != Status::Code::kIOError) return grown;
       Log("growing a warm volume for " + Quoted(req.name) + " failed (" + grown.status().ToString() +
           "); making it cold");
-      lock.lock();
+      lock.Lock();
     }
   }
 
@@ -117,7 +117,7 @@ Result<Volume> Service::Create(const CreateRequest& req) {
   if (!reserved) reserved.emplace(this, req.name, want);
   std::optional<uint32_t> origin;
   if (cls != nullptr) origin = stock_->Golden(cls->name);
-  lock.unlock();
+  lock.Unlock();
   WB_RETURN_IF_ERROR(MakeVolume(*store_, *disks_, &r, origin, RowState::kReady));
   return ToVolume(r, Source::kCold);
 }
@@ -148,7 +148,7 @@ Result<Volume> Service::GrowWarm(int64_t row, const CreateRequest& req, uint64_t
     Name(&r, req, owner_start);
     r.class_name.clear();
     r.size_bytes = size;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     s = store_->Claim(r);
   }
   if (!s.ok()) {

@@ -9,7 +9,7 @@ namespace warmblock::provisioner {
 // Deletes volume `name`; with `row`, only if the name still belongs to that
 // row (not to a volume made under the same name since).
 Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
   if (row && r.id != *row) return Status::NotFound("volume " + Quoted(name) + " is another volume now");
   // A row an earlier Delete left deleting (its thin would not go) is
@@ -19,14 +19,14 @@ Status Service::DeleteRow(const std::string& name, std::optional<int64_t> row) {
   // Stopping a disk takes the kernel a while (STOP_DEV waits for its
   // queues): hand-outs go on meanwhile, and this row is ours alone.
   deleting_.insert(r.id);
-  lock.unlock();
+  lock.Unlock();
   Status s = resume ? Status::OK() : disks_->Stop(r.id, /*force=*/false);
   if (s.ok() && !resume) {
     r.state = RowState::kDeleting;
     s = store_->Update(r);
   }
   if (s.ok()) s = DropVolume(*store_, *disks_, r);
-  lock.lock();
+  lock.Lock();
   deleting_.erase(r.id);
   return s.Annotate("delete volume " + Quoted(name));
 }

@@ -59,13 +59,13 @@ Result<Disks::Served> Disks::Serve(VolumeRecord* r, bool adopt_only) {
 }
 
 ublk::Device* Disks::Find(int64_t row) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = by_row_.find(row);
   return it == by_row_.end() ? nullptr : it->second.get();
 }
 
 void Disks::Put(int64_t row, std::unique_ptr<ublk::Device> disk) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   by_row_[row] = std::move(disk);
 }
 
@@ -76,7 +76,7 @@ Status Disks::Stop(int64_t row, bool force) {
   // are handed out and stopped meanwhile.
   Status s = disk->Remove(force);
   if (!s.ok() && !force) return s;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   by_row_.erase(row);
   return Status::OK();
 }
@@ -91,7 +91,7 @@ Status Disks::Drop(const VolumeRecord& r) {
 }
 
 Status Disks::StopAll() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!by_row_.empty()) {
     auto it = by_row_.begin();
     WB_RETURN_IF_ERROR(it->second->Remove(/*force=*/false).Annotate("shut down"));

@@ -12,11 +12,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "store.h"
+#include "warmblock/base/mutex.h"
 #include "warmblock/base/status.h"
 #include "warmblock/provisioner/provisioner.h"
 #include "warmblock/thinpool/pool.h"
@@ -74,8 +74,8 @@ class Disks {
   Formatter* const formatter_;
   const LogSink log_;
 
-  mutable std::mutex mu_;
-  std::map<int64_t, std::unique_ptr<ublk::Device>> by_row_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<int64_t, std::unique_ptr<ublk::Device>> by_row_ GUARDED_BY(mu_);
 };
 
 }  // namespace warmblock::provisioner

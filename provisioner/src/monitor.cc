@@ -17,7 +17,7 @@ void Service::MonitorLoop() {
   auto next_reap = std::chrono::steady_clock::now();
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
     }
     auto next = pool_->WaitEvent(event, 250);
@@ -59,7 +59,7 @@ bool Service::GrowIfLow(const thinpool::PoolStatus& st) {
   grow_error_.clear();
   Log("grew the pool: " + sizes + "; " + FormatSize((st.data_total - st.data_used) * block) + " of " +
       FormatSize(st.data_total * block) + " data was free");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++grow_events_;
   return true;
 }
@@ -86,7 +86,7 @@ void Service::RefreshPoolState() {
   }
   std::string full = st.ok() ? FullReason(cfg_, o, *st, pool_->block_bytes(), grow_error_) : "";
   stock_->SetPoolFull(!full.empty());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (full != pool_full_) Log(full.empty() ? "the pool has space again" : full);
   pool_full_ = full;
 }
@@ -97,7 +97,7 @@ void Service::RefreshPoolState() {
 void Service::ReapOrphans() {
   std::vector<VolumeRecord> owned, unfinished;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto rows = store_->List();
     if (!rows.ok()) return;
     for (auto& r : *rows) {

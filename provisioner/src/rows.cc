@@ -2,8 +2,7 @@
 
 namespace warmblock::provisioner {
 
-Status MakeVolume(Store& store, Disks& disks, VolumeRecord* r, std::optional<uint32_t> origin,
-                  RowState final_state) {
+Status MakeVolume(Store& store, Disks& disks, VolumeRecord* r, std::optional<uint32_t> origin, RowState final_state) {
   Status s = disks.Make(r, origin, final_state == RowState::kGolden);
   if (s.ok()) {
     r->state = final_state;

@@ -52,14 +52,14 @@ Status Service::Shutdown() {
 void Service::StopThreads() {
   if (stock_) stock_->Stop();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   if (monitor_.joinable()) monitor_.join();
 }
 
 Result<Volume> Service::Get(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(VolumeRecord r, store_->FindByName(name));
   if (r.state != RowState::kReady && r.state != RowState::kLost)
     return Status::NotFound("volume " + Quoted(name) + " is being " + StateName(r.state));
@@ -67,7 +67,7 @@ Result<Volume> Service::Get(const std::string& name) {
 }
 
 Result<std::vector<Volume>> Service::List(const std::map<std::string, std::string>& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   WB_ASSIGN_OR_RETURN(auto rows, store_->List());
   std::vector<Volume> out;
   for (const auto& r : rows) {
@@ -93,7 +93,7 @@ Result<PoolReport> Service::Report() {
   rep.transaction_id = st.transaction_id;
   thinpool::PoolOptions o = pool_->options();
   rep.data_limit_bytes = o.data_device.empty() ? DataLimit(cfg_, o) / block * block : rep.data_total_bytes;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   rep.grow_events = grow_events_;
   rep.full = !pool_full_.empty();
   rep.full_reason = pool_full_;
@@ -108,7 +108,7 @@ Result<PoolReport> Service::Report() {
 }
 
 std::vector<std::string> Service::Repairs() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return repairs_;
 }
 
@@ -119,7 +119,10 @@ void Service::Log(const std::string& line) const {
 }
 
 void Service::Note(const std::string& line) {
-  repairs_.push_back(line);
+  {
+    MutexLock lock(mu_);
+    repairs_.push_back(line);
+  }
   Log("repair: " + line);
 }
 

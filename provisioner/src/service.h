@@ -14,10 +14,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,6 +26,7 @@
 #include "orphans.h"
 #include "stock.h"
 #include "store.h"
+#include "warmblock/base/mutex.h"
 #include "warmblock/provisioner/provisioner.h"
 
 namespace warmblock::provisioner {
@@ -65,8 +64,8 @@ class Service final : public Provisioner {
   void Note(const std::string& line);  // a repair, kept for Repairs()
   Status OpenPool();
   void StopThreads();
-  // kBusy for a row in the middle of a change. Under mu_.
-  Status CheckSettled(const VolumeRecord& r) const;
+  // kBusy for a row in the middle of a change.
+  Status CheckSettled(const VolumeRecord& r) const REQUIRES(mu_);
   static Volume ToVolume(const VolumeRecord& r, Source source);
   static std::string Describe(const VolumeRecord& r);
 
@@ -94,14 +93,14 @@ class Service final : public Provisioner {
   std::unique_ptr<Disks> disks_;  // over pool_ (made once it is open)
   std::unique_ptr<Stock> stock_;  // over disks_
 
-  mutable std::mutex mu_;
-  std::vector<std::string> repairs_;             // guarded by mu_ (written by Init alone)
-  bool stopping_ = false;                        // guarded by mu_
-  std::string pool_full_;                        // guarded by mu_: why creates get kNoSpace; empty: space
-  uint64_t grow_events_ = 0;                     // guarded by mu_
-  std::map<std::string, PendingSpec> creating_;  // guarded by mu_: names a Create makes outside mu_
-  std::set<int64_t> deleting_;                   // guarded by mu_: rows a Delete works on outside mu_
-  std::condition_variable created_cv_;           // a name left creating_
+  mutable Mutex mu_;
+  std::vector<std::string> repairs_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::string pool_full_ GUARDED_BY(mu_);  // why creates get kNoSpace; empty: there is space
+  uint64_t grow_events_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, PendingSpec> creating_ GUARDED_BY(mu_);  // names a Create makes outside mu_
+  std::set<int64_t> deleting_ GUARDED_BY(mu_);                   // rows a Delete works on outside mu_
+  std::condition_variable_any created_cv_;                       // a name left creating_
 
   // The monitor thread's own (Init's before the thread starts).
   std::chrono::steady_clock::time_point grow_retry_at_;  // no growth (nor queueing) before this

@@ -19,24 +19,26 @@ Stock::Stock(const std::vector<VolumeClass>& classes, Store* store, Disks* disks
 Stock::~Stock() { Stop(); }
 
 bool Stock::Has(const std::string& cls) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return classes_.count(cls) != 0;
 }
 
 void Stock::SetGolden(const std::string& cls, uint32_t thin_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = classes_.find(cls);
   if (it != classes_.end()) it->second.golden = thin_id;
 }
 
 void Stock::AddWarm(const std::string& cls, int64_t row) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = classes_.find(cls);
   if (it != classes_.end()) it->second.warm.push_back(row);
 }
 
 Status Stock::MakeGoldenImages() {
-  // Before the refillers start: nothing else touches the classes.
+  // Before the refillers start, so holding the lock across mkfs keeps no one
+  // waiting.
+  MutexLock lock(mu_);
   for (auto& [name, c] : classes_) WB_RETURN_IF_ERROR(MakeGolden(c));
   return Status::OK();
 }
@@ -68,7 +70,7 @@ void Stock::Start(unsigned refillers) {
 
 void Stock::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   refill_cv_.notify_all();
@@ -77,13 +79,13 @@ void Stock::Stop() {
 }
 
 std::optional<uint32_t> Stock::Golden(const std::string& cls) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = classes_.find(cls);
   return it == classes_.end() ? std::nullopt : it->second.golden;
 }
 
 Result<bool> Stock::Take(const std::string& cls, const std::function<Status(int64_t row)>& claim) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = classes_.find(cls);
   if (it == classes_.end()) return false;
   Class& c = it->second;
@@ -106,7 +108,7 @@ Result<bool> Stock::Take(const std::string& cls, const std::function<Status(int6
 }
 
 std::optional<int64_t> Stock::TakeSmaller(const std::string& fs, uint64_t size_bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Class* donor = nullptr;
   for (auto& [name, c] : classes_)
     if (c.spec.fs == fs && c.spec.size_bytes < size_bytes && !c.warm.empty() &&
@@ -122,7 +124,7 @@ std::optional<int64_t> Stock::TakeSmaller(const std::string& fs, uint64_t size_b
 
 void Stock::SetPoolFull(bool full) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (pool_full_ == full) return;
     pool_full_ = full;
   }
@@ -130,7 +132,7 @@ void Stock::SetPoolFull(bool full) {
 }
 
 std::vector<ClassReport> Stock::Report() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ClassReport> out;
   for (const auto& [name, c] : classes_)
     out.push_back(ClassReport{name, c.spec.fs, c.spec.size_bytes, static_cast<unsigned>(c.warm.size()), c.spec.warm,
@@ -139,12 +141,15 @@ std::vector<ClassReport> Stock::Report() const {
 }
 
 bool Stock::WaitFull(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return full_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] {
-    for (const auto& [name, c] : classes_)
-      if (c.warm.size() < c.spec.warm) return false;
-    return true;
-  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  MutexLock lock(mu_);
+  for (;;) {
+    bool full = true;
+    for (const auto& [name, c] : classes_) full &= c.warm.size() >= c.spec.warm;
+    if (full) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    (void)mu_.AwaitUntil(full_cv_, deadline);
+  }
 }
 
 // Keeps each class's stock at its target, one volume at a time per thread,
@@ -155,7 +160,7 @@ void Stock::RefillLoop() {
   // is not slowed down by making its replacements. Sustained load that
   // starves it empties the stock, and hand-outs go cold.
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     Class* need = nullptr;
     for (auto& [name, c] : classes_)
@@ -165,7 +170,7 @@ void Stock::RefillLoop() {
       }
     if (need == nullptr || pool_full_) {
       full_cv_.notify_all();
-      refill_cv_.wait_for(lock, std::chrono::seconds(1));
+      (void)mu_.AwaitFor(refill_cv_, std::chrono::seconds(1));
       continue;
     }
     ++need->preparing;
@@ -176,17 +181,17 @@ void Stock::RefillLoop() {
     r.thin_name = RandomThinName("w");
     r.created_ms = UnixMs();
     const uint32_t golden = *need->golden;
-    lock.unlock();
+    lock.Unlock();
     Status s = store_->Insert(&r);
     if (s.ok()) s = MakeVolume(*store_, *disks_, &r, golden, RowState::kWarm);
-    lock.lock();
+    lock.Lock();
     --need->preparing;
     if (s.ok()) {
       need->warm.push_back(r.id);
       full_cv_.notify_all();
     } else {
       if (log_) log_("refill of class " + need->spec.name + " failed: " + s.ToString() + "; retrying in 1 s");
-      refill_cv_.wait_for(lock, std::chrono::seconds(1));
+      (void)mu_.AwaitFor(refill_cv_, std::chrono::seconds(1));
     }
   }
 }

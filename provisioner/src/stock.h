@@ -8,11 +8,9 @@
 // never across kernel work. Lock order: the service's lock, then this one.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -20,6 +18,7 @@
 
 #include "disks.h"
 #include "store.h"
+#include "warmblock/base/mutex.h"
 #include "warmblock/provisioner/config.h"
 #include "warmblock/provisioner/provisioner.h"
 
@@ -80,12 +79,12 @@ class Stock {
   Disks* const disks_;
   const LogSink log_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, Class> classes_;  // guarded by mu_
-  bool pool_full_ = false;                // guarded by mu_
-  bool stopping_ = false;                 // guarded by mu_
-  std::condition_variable refill_cv_;     // a class fell below its target, the pool has space, or stopping_
-  std::condition_variable full_cv_;       // a warm row joined the stock
+  mutable Mutex mu_;
+  std::map<std::string, Class> classes_ GUARDED_BY(mu_);
+  bool pool_full_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::condition_variable_any refill_cv_;  // a class fell below its target, the pool has space, or stopping_
+  std::condition_variable_any full_cv_;    // a warm row joined the stock
   std::vector<std::thread> refillers_;
 };
 

@@ -10,7 +10,7 @@
 #include <functional>
 #include <thread>
 
-#include "mutex.h"
+#include "warmblock/base/mutex.h"
 
 namespace warmblock::ublk {
 

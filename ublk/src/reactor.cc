@@ -18,10 +18,10 @@
 
 #include "backend.h"
 #include "buffer_pool.h"
-#include "mutex.h"
 #include "request.h"
 #include "ring.h"
 #include "warmblock/base/fd.h"
+#include "warmblock/base/mutex.h"
 
 namespace warmblock::ublk {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "census.h"
 #include "device.h"
-#include "mutex.h"
 #include "placement.h"
+#include "warmblock/base/mutex.h"
 
 namespace warmblock::ublk {
 namespace {

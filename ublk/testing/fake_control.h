@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "control.h"
-#include "mutex.h"
+#include "warmblock/base/mutex.h"
 
 namespace warmblock::ublk {
 

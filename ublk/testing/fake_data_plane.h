@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "device_files.h"
-#include "mutex.h"
 #include "reactor.h"
+#include "warmblock/base/mutex.h"
 
 namespace warmblock::ublk {
 

@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "warmblock/base/mutex.h"
 #include "warmblock/provisioner/provisioner.h"
 
 namespace warmblock::provisioner {
@@ -89,14 +89,14 @@ class Api {
   std::atomic<const ublk::Server*> ublk_{nullptr};
 
   // Hand-out latency histogram per source (warm, cold, existing).
-  std::mutex metrics_mu_;
+  Mutex metrics_mu_;
   struct Histogram {
     std::vector<uint64_t> buckets;  // cumulative counts per kLatencyBuckets bound
     uint64_t count = 0;
     double sum = 0;
   };
-  std::map<std::string, Histogram> handout_;
-  std::map<int, uint64_t> responses_;  // by status code
+  std::map<std::string, Histogram> handout_ GUARDED_BY(metrics_mu_);
+  std::map<int, uint64_t> responses_ GUARDED_BY(metrics_mu_);  // by status code
 };
 
 }  // namespace warmblock::provisioner
