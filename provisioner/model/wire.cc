@@ -340,7 +340,11 @@ int HttpStatus(Status::Code code) {
 
 json EncodeError(const Status& s) {
   std::string kind = ErrorKind(s.code());
-  return json{{"error", kind == "internal" ? s.ToString() : s.message()}, {"code", kind}};
+  return EncodeError(kind, kind == "internal" ? s.ToString() : s.message());
+}
+
+json EncodeError(const std::string& kind, const std::string& message) {
+  return json{{"error", message}, {"code", kind}};
 }
 
 Status DecodeError(long http_status, const std::string& body) {

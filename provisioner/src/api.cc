@@ -25,7 +25,7 @@ HttpResponse Json(int status, const json& body) {
 }
 
 HttpResponse Error(int status, const std::string& kind, const std::string& message) {
-  return Json(status, json{{"error", message}, {"code", kind}});
+  return Json(status, wire::EncodeError(kind, message));
 }
 
 HttpResponse FromStatus(const Status& s) { return Json(wire::HttpStatus(s.code()), wire::EncodeError(s)); }

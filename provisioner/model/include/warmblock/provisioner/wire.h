@@ -41,6 +41,9 @@ Result<DaemonReport> DecodeDaemonReport(const json& j);
 // kind back to the Status code; any other kind (the HTTP layer's own, such
 // as "starting") becomes kIOError with the HTTP status in its message.
 json EncodeError(const Status& s);
+// The same body for errors of the HTTP layer itself (method_not_allowed,
+// starting), which have no Status code.
+json EncodeError(const std::string& kind, const std::string& message);
 const char* ErrorKind(Status::Code code);
 int HttpStatus(Status::Code code);
 Status DecodeError(long http_status, const std::string& body);
